@@ -1,0 +1,365 @@
+"""Hyper-parameters: typed, documented defaults (the course's hparams.yaml), presets, YAML and overrides.
+
+Loaded once at an entry point (`load_hparams`) and passed down as one `HParams` object; modules below the
+entry points take plain arguments. Precedence: defaults < preset < YAML config < `--hparams` overrides.
+
+The YAML may be flat (`batch_size: 48`) or sectioned like the course's file (`Training: {batch_size: 48}`,
+`Features: {...}`, `Models: {...}`): any mapping whose key is not a known hparam is read as a section.
+"""
+import ast
+import difflib
+import math
+
+import yaml
+
+from datasets import fileio
+
+ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm")
+GMM_VERSIONS = ("v0", "v1", "v2", "v2b")
+PRESETS = ("course", "small")
+
+# (name, default, documentation). Defaults equal the course's hparams.yaml where the course sets them.
+_DEFINITIONS = (
+    # Training.
+    ("batch_size", 48, "Utterances per training batch."),
+    ("start_lr", 2e-4, "Learning rate until start_decay."),
+    ("end_lr", 2e-6, "Lower bound of the learning rate."),
+    ("start_decay", 25000, "Step at which the staircase exponential decay starts."),
+    ("decay_steps", 25000, "Steps per decay stair."),
+    ("decay_rate", 0.5, "Multiplier per decay stair."),
+    ("adam_beta1", 0.9, "Adam beta_1."),
+    ("adam_beta2", 0.999, "Adam beta_2."),
+    ("adam_epsilon", 1e-6, "Adam epsilon."),
+    ("cross_entropy_pos_weight", 20.0, "pos_weight of the stop-token sigmoid cross-entropy."),
+    ("gradclip_value", 1.0, "Gradients are clipped to this global norm."),
+    ("total_training_steps", 400000, "Training stops at this step unless --max_steps says otherwise."),
+    ("save_summary_steps", 1000, "TensorBoard summaries (losses, images, audio) every N steps."),
+    ("save_checkpoints_steps", 5000, "Checkpoint every N steps (and at the end)."),
+    ("keep_checkpoint_max", 3, "Checkpoints kept by the CheckpointManager."),
+    ("random_seed", 20200813, "Seed for weights, shuffling and dropout."),
+    ("retrain_decoder_only", False, "Freeze the phone embedding, encoder pre-net and encoder."),
+    ("shuffle_buffer_size", 512, "Utterances in the tf.data shuffle buffer."),
+    ("num_buckets", 8, "Length buckets for batching (1 = no bucketing)."),
+    # Features.
+    ("sample_rate", 16000, "Audio sample rate in Hz; other rates are resampled."),
+    ("n_fft", 2048, "FFT size."),
+    ("hop_size", 200, "Hop in samples (12.5 ms at 16 kHz); one mel frame per hop."),
+    ("win_size", 800, "Window length in samples."),
+    ("acoustic_dim", 80, "Mel bands."),
+    ("fmin", 0.0, "Lowest mel frequency in Hz."),
+    ("fmax", 8000.0, "Highest mel frequency in Hz."),
+    ("min_level_db", -115.0, "Floor of the dB scale used for normalisation."),
+    ("min_db", -115.0, "Course alias of min_level_db, kept for YAML compatibility (not used separately)."),
+    ("ref_level_db", 20.0, "Reference level subtracted from the dB mel."),
+    ("max_abs_value", 4.0, "Mels are normalised symmetrically to [-max_abs_value, max_abs_value]."),
+    ("trim_fft_size", 512, "Frame length of the silence trimmer."),
+    ("trim_hop_size", 128, "Hop of the silence trimmer."),
+    ("trim_top_db", 30.0, "Silence threshold in dB below the peak."),
+    ("num_silent_frames", 4, "Silence kept around the trimmed audio, in hops (half before, double after)."),
+    ("max_acoustic_length", 2000, "Utterances with more mel frames are skipped by preprocessing."),
+    ("griffin_lim_power", 1.5, "Magnitudes are raised to this power before Griffin-Lim."),
+    ("griffin_lim_iters", 60, "Griffin-Lim iterations."),
+    # Model.
+    ("outputs_per_step", 5, "r: mel frames per decoder step (the course recipe uses 2)."),
+    ("phone_embedding_dim", 512, "Phone embedding size."),
+    ("encoder_prenet_units", [256, 128], "Encoder pre-net layer sizes."),
+    ("encoder_prenet_dropout", 0.5, "Encoder pre-net dropout rate."),
+    ("cbhg_bank_size", 16, "CBHG conv bank: kernel sizes 1..K."),
+    ("cbhg_bank_filters", 128, "CBHG conv bank filters per kernel size."),
+    ("cbhg_projection_filters", [128, 128], "CBHG conv projection widths."),
+    ("cbhg_projection_kernel_size", 3, "CBHG conv projection kernel."),
+    ("cbhg_highway_units", 128, "CBHG highway width."),
+    ("cbhg_highway_layers", 4, "CBHG highway layers."),
+    ("cbhg_gru_units", 128, "CBHG GRU units per direction (memory width is twice this)."),
+    ("decoder_prenet_units", [256, 256], "Decoder pre-net layer sizes."),
+    ("decoder_prenet_dropout", 0.5, "Decoder pre-net dropout rate (kept on at inference, as in the course)."),
+    ("decoder_rnn_units", [1024, 1024], "Decoder zoneout-LSTM layer sizes."),
+    ("zoneout_rate", 0.1, "Zoneout rate of the decoder LSTMs (training only)."),
+    ("attention_type", "gmm", "One of bahdanau, location_sensitive, gmm."),
+    ("attention_dim", 128, "Hidden size of content-based and location-sensitive attention."),
+    ("location_filters", 32, "Location-sensitive attention: filters over cumulative alignments."),
+    ("location_kernel_size", 31, "Location-sensitive attention: filter length."),
+    ("gmm_version", "v2b", "GMM attention version: v0, v1, v2, v2b (Battenberg et al. 2019, Table 1)."),
+    ("gmm_num_mixtures", 5, "GMM attention: mixture components K."),
+    ("gmm_hidden_units", 256, "GMM attention: hidden units of the MLP on the query."),
+    ("gmm_hidden_activation", "relu", "GMM attention: MLP activation (the paper uses tanh with 128 units)."),
+    ("postnet_layers", 5, "Post-net conv layers."),
+    ("postnet_filters", 512, "Post-net channels."),
+    ("postnet_kernel_size", 5, "Post-net kernel size."),
+    ("postnet_dropout", 0.5, "Post-net dropout rate."),
+    ("stop_threshold", 0.5, "Inference stops when the stop probability exceeds this."),
+    ("min_decoder_steps", 2, "Inference never stops before this many decoder steps."),
+    ("max_frames_per_phone", 20, "Inference step limit grows with the input: max frames = this x phones."),
+)
+
+# The small preset: the same model at a size that trains in minutes on 2 CPU cores (tests and the demo).
+_PRESET_SMALL = {
+    "batch_size": 16,
+    "start_lr": 2e-3,
+    "end_lr": 1e-4,
+    "start_decay": 2000,
+    "decay_steps": 2000,
+    "save_summary_steps": 100,
+    "save_checkpoints_steps": 200,
+    "outputs_per_step": 2,
+    "phone_embedding_dim": 64,
+    "encoder_prenet_units": [64, 64],
+    "cbhg_bank_size": 4,
+    "cbhg_bank_filters": 32,
+    "cbhg_projection_filters": [64, 64],
+    "cbhg_highway_units": 64,
+    "cbhg_highway_layers": 2,
+    "cbhg_gru_units": 64,
+    "decoder_prenet_units": [64, 64],
+    "decoder_rnn_units": [128, 128],
+    "attention_dim": 64,
+    "gmm_hidden_units": 64,
+    "postnet_layers": 3,
+    "postnet_filters": 64,
+    "postnet_dropout": 0.1,
+}
+
+_POSITIVE = ("batch_size", "start_decay", "decay_steps", "total_training_steps", "save_summary_steps",
+             "save_checkpoints_steps", "keep_checkpoint_max", "sample_rate", "n_fft", "hop_size",
+             "win_size", "acoustic_dim", "trim_fft_size", "trim_hop_size", "max_acoustic_length",
+             "griffin_lim_iters", "outputs_per_step", "phone_embedding_dim", "cbhg_bank_size",
+             "cbhg_bank_filters", "cbhg_projection_kernel_size", "cbhg_highway_units", "cbhg_gru_units",
+             "attention_dim", "location_filters", "location_kernel_size", "gmm_num_mixtures",
+             "gmm_hidden_units", "postnet_layers", "postnet_filters", "postnet_kernel_size",
+             "max_frames_per_phone", "shuffle_buffer_size", "num_buckets", "start_lr", "end_lr",
+             "max_abs_value", "griffin_lim_power")
+_NON_NEGATIVE = ("num_silent_frames", "cbhg_highway_layers", "min_decoder_steps", "fmin", "gradclip_value",
+                 "cross_entropy_pos_weight", "trim_top_db")
+_RATES = ("encoder_prenet_dropout", "decoder_prenet_dropout", "zoneout_rate", "postnet_dropout",
+          "stop_threshold", "decay_rate", "adam_beta1", "adam_beta2")
+_POSITIVE_LISTS = ("encoder_prenet_units", "cbhg_projection_filters", "decoder_prenet_units",
+                   "decoder_rnn_units")
+
+
+class HParamsError(ValueError):
+    """An unknown hyper-parameter name or an invalid value; the message names the key."""
+
+
+class HParams:
+    """Attribute access to the hyper-parameter values (`hp.batch_size`), with their documentation."""
+
+    def __init__(self, values):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, name):
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        raise AttributeError(_unknown_message(name))
+
+    def __setattr__(self, name, value):
+        raise AttributeError("HParams is read-only; use replace(name=value)")
+
+    def replace(self, **changes):
+        """A validated copy with some values changed."""
+        values = dict(self._values)
+        for name, value in changes.items():
+            _check_known(name)
+            values[name] = _coerce(name, value, _DEFAULTS[name])
+        return validate(HParams(values))
+
+    def values(self):
+        """A plain dict copy of all values."""
+        return dict(self._values)
+
+    def to_yaml(self):
+        """The values as flat YAML, each key preceded by its documentation."""
+        lines = ["# Effective hyper-parameters (load with --config)."]
+        for name, _, doc in _DEFINITIONS:
+            lines.append(f"# {doc}")
+            lines.append(yaml.safe_dump({name: self._values[name]}, default_flow_style=True,
+                                        allow_unicode=True).strip().strip("{}"))
+        return "\n".join(lines) + "\n"
+
+    def save(self, path):
+        """Atomically writes the values as YAML to `path`."""
+        fileio.write_text(path, self.to_yaml())
+
+    def __repr__(self):
+        return f"HParams({self._values!r})"
+
+
+_DEFAULTS = {name: default for name, default, _ in _DEFINITIONS}
+DOCS = {name: doc for name, _, doc in _DEFINITIONS}
+
+
+def _unknown_message(name):
+    close = difflib.get_close_matches(name, list(_DEFAULTS), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"unknown hparam {name!r}{hint}"
+
+
+def _check_known(name):
+    if name not in _DEFAULTS:
+        raise HParamsError(_unknown_message(name))
+
+
+def _parse_scalar_text(text):
+    """Turns override text into a Python value: YAML scalars and flow lists (true, 1e-3, [256, 256])."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e-3" as a string
+        except ValueError:
+            return value
+    return value
+
+
+def _coerce(name, value, default):
+    """Converts `value` to the type of `default`; raises HParamsError naming `name` when it cannot."""
+    if isinstance(value, str) and not isinstance(default, str):
+        value = _parse_scalar_text(value)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+            raise ValueError("expected true or false")
+        if isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise ValueError("expected an integer")
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, str):
+                value = _parse_scalar_text(value)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError("expected a number")
+            return float(value)
+        if isinstance(default, list):
+            if isinstance(value, tuple):
+                value = list(value)
+            if isinstance(value, str):
+                value = ast.literal_eval(value)
+            if not isinstance(value, list):
+                raise ValueError("expected a list like [256, 256]")
+            element = default[0] if default else value[0] if value else 0
+            return [_coerce(name, item, element) for item in value]
+        if isinstance(default, str):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError("expected a string")
+            return str(value)
+    except (ValueError, SyntaxError) as error:
+        raise HParamsError(f"hparam {name!r}: invalid value {value!r} ({error})") from None
+    raise HParamsError(f"hparam {name!r}: unsupported type")
+
+
+def validate(hparams):
+    """Checks ranges and choices; returns the same object or raises HParamsError naming the key."""
+    values = hparams.values()
+    for name in _POSITIVE:
+        if not values[name] > 0 or (isinstance(values[name], float) and math.isinf(values[name])):
+            raise HParamsError(f"hparam {name!r}: must be > 0, got {values[name]!r}")
+    for name in _NON_NEGATIVE:
+        if values[name] < 0:
+            raise HParamsError(f"hparam {name!r}: must be >= 0, got {values[name]!r}")
+    for name in _RATES:
+        if not 0.0 <= values[name] < 1.0:
+            raise HParamsError(f"hparam {name!r}: must be in [0, 1), got {values[name]!r}")
+    for name in _POSITIVE_LISTS:
+        if not values[name] or any(unit <= 0 for unit in values[name]):
+            raise HParamsError(f"hparam {name!r}: must be a non-empty list of positive sizes, "
+                               f"got {values[name]!r}")
+    if values["attention_type"] not in ATTENTION_TYPES:
+        raise HParamsError(f"hparam 'attention_type': unknown attention type {values['attention_type']!r}; "
+                           f"choose one of {', '.join(ATTENTION_TYPES)}")
+    if values["gmm_version"] not in GMM_VERSIONS:
+        raise HParamsError(f"hparam 'gmm_version': unknown version {values['gmm_version']!r}; "
+                           f"choose one of {', '.join(GMM_VERSIONS)}")
+    if values["end_lr"] > values["start_lr"]:
+        raise HParamsError("hparam 'end_lr': must not exceed start_lr")
+    if values["win_size"] > values["n_fft"]:
+        raise HParamsError("hparam 'win_size': must not exceed n_fft")
+    if values["fmax"] > values["sample_rate"] / 2 or values["fmax"] <= values["fmin"]:
+        raise HParamsError("hparam 'fmax': must be above fmin and at most sample_rate / 2")
+    return hparams
+
+
+def parse_overrides(text):
+    """Splits "a=1,prenet_units=[256,256],flag=true" into {name: raw text} (commas inside [] are kept)."""
+    pairs = {}
+    depth = 0
+    current = ""
+    parts = []
+    for char in text or "":
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    for part in parts:
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise HParamsError(f"hparams override {part.strip()!r}: expected name=value")
+        name, raw = part.split("=", 1)
+        pairs[name.strip()] = raw.strip()
+    return pairs
+
+
+def flatten_yaml(data, source="<yaml>"):
+    """Flattens a course-style sectioned mapping into {name: value}; raises on unknown names."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise HParamsError(f"{source}: expected a mapping of hparams")
+    flat = {}
+    for key, value in data.items():
+        if key in _DEFAULTS:
+            flat[key] = value
+        elif isinstance(value, dict):
+            flat.update(flatten_yaml(value, source))
+        else:
+            raise HParamsError(f"{source}: {_unknown_message(key)}")
+    return flat
+
+
+def load_hparams(config_path=None, overrides="", preset="course"):
+    """The one way to build hparams at an entry point.
+
+    Args:
+        config_path: optional YAML file (flat or course-sectioned).
+        overrides: "--hparams" text, e.g. "batch_size=16,decoder_prenet_units=[128,128]".
+        preset: "course" (the course's defaults) or "small" (CPU-sized model for tests and the demo).
+    Returns:
+        A validated HParams.
+    Raises:
+        HParamsError naming the file or key.
+    """
+    if preset not in PRESETS:
+        raise HParamsError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(_DEFAULTS)
+    if preset == "small":
+        values.update(_PRESET_SMALL)
+    if config_path:
+        try:
+            with open(config_path, "r", encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except OSError as error:
+            raise HParamsError(f"{config_path}: cannot read ({error.strerror})") from None
+        except yaml.YAMLError as error:
+            raise HParamsError(f"{config_path}: invalid YAML ({str(error).splitlines()[0]})") from None
+        for name, value in flatten_yaml(data, config_path).items():
+            values[name] = _coerce(name, value, _DEFAULTS[name])
+    for name, raw in parse_overrides(overrides).items():
+        _check_known(name)
+        values[name] = _coerce(name, raw, _DEFAULTS[name])
+    return validate(HParams(values))
+
+
+def default_hparams():
+    """The course defaults, validated."""
+    return load_hparams()
