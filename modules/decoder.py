@@ -1,0 +1,199 @@
+"""The Tacotron decoder: picks the attention and decoder cell, and runs the decoding loop.
+
+Our replacement for what the course took from `tf.contrib.seq2seq` (`dynamic_decode` and the attention
+wrapper): a symbolic `tf.while_loop` over decoder steps with TensorArrays, in two modes that share one
+step function (the cell's `call`):
+- teacher forcing (training): inputs are a go frame of zeros, then the last frame of each group of r target
+  frames; the pre-net runs over all of them at once, outside the loop;
+- free running (inference): the pre-net runs on the last predicted frame inside the loop; a sequence
+  finishes when a stop probability exceeds `stop_threshold` after `min_decoder_steps`, or when it reaches
+  its own step limit, which grows with its input length (`max_frames_per_phone` x phones / r).
+Attention keys (`prepare_memory`) are computed once per batch, outside the loop.
+
+The cell is invoked as `cell.call(...)`: Keras' `__call__` rejects a state that mixes tensors with the
+TensorArray of the alignment history; the cell owns no weights of its own, its sub-layers build themselves.
+"""
+import keras
+import tensorflow as tf
+
+from modules.attention import BahdanauAttention
+from modules.attention import GMMAttentionComputer
+from modules.attention import LocationSensitiveAttention
+from modules.decoder_cells import BasicTacoDecoderCell
+from modules.decoder_cells import GMMTacoDecoderCell
+from modules.layers import Prenet
+
+ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm")
+
+
+def create_attention(attention_type, attention_dim, location_filters, location_kernel_size, gmm_version,
+                     gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation):
+    """The attention layer named by `attention_type` (plain arguments; see hparams.py for their meaning)."""
+    if attention_type == "bahdanau":
+        return BahdanauAttention(units=attention_dim, name="attention")
+    if attention_type == "location_sensitive":
+        return LocationSensitiveAttention(units=attention_dim, location_filters=location_filters,
+                                          location_kernel_size=location_kernel_size, name="attention")
+    if attention_type == "gmm":
+        return GMMAttentionComputer(num_mixtures=gmm_num_mixtures, hidden_units=gmm_hidden_units,
+                                    version=gmm_version, hidden_activation=gmm_hidden_activation,
+                                    name="attention")
+    raise ValueError(f"unknown attention_type {attention_type!r}; choose one of {', '.join(ATTENTION_TYPES)}")
+
+
+def teacher_forcing_inputs(targets, outputs_per_step):
+    """Decoder inputs for teacher forcing: a go frame, then the last frame of each group of r targets.
+
+    Args:
+        targets: [B, T_out, n_mels] with T_out a multiple of r.
+    Returns:
+        [B, T_out / r, n_mels]
+    """
+    last_of_group = targets[:, outputs_per_step - 1::outputs_per_step, :]
+    go_frame = tf.zeros_like(last_of_group[:, :1, :])
+    return tf.concat([go_frame, last_of_group[:, :-1, :]], axis=1)
+
+
+def max_decoder_steps(input_lengths, max_frames_per_phone, outputs_per_step, min_decoder_steps):
+    """Per-sequence step limit of free-running decoding: grows with the input length.
+
+    Args:
+        input_lengths: [B] int32 phones per sequence (with "~").
+    Returns:
+        [B] int32 steps.
+    """
+    frames = input_lengths * max_frames_per_phone
+    steps = (frames + outputs_per_step - 1) // outputs_per_step
+    return tf.maximum(steps, min_decoder_steps + 1)
+
+
+class TacotronDecoder(keras.layers.Layer):
+    """Pre-net + decoder cell + loop. All sizes are plain arguments (the model factory reads hparams)."""
+
+    def __init__(self, attention_type, attention_dim, location_filters, location_kernel_size, gmm_version,
+                 gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation, prenet_units, prenet_dropout,
+                 rnn_units, zoneout_rate, outputs_per_step, acoustic_dim, stop_threshold, min_decoder_steps,
+                 max_frames_per_phone, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # the memory's Keras mask is not needed: memory_lengths are explicit
+        self._config = dict(
+            attention_type=attention_type, attention_dim=attention_dim, location_filters=location_filters,
+            location_kernel_size=location_kernel_size, gmm_version=gmm_version,
+            gmm_num_mixtures=gmm_num_mixtures, gmm_hidden_units=gmm_hidden_units,
+            gmm_hidden_activation=gmm_hidden_activation, prenet_units=list(prenet_units),
+            prenet_dropout=prenet_dropout, rnn_units=list(rnn_units), zoneout_rate=zoneout_rate,
+            outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, stop_threshold=stop_threshold,
+            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone)
+        self.outputs_per_step = outputs_per_step
+        self.acoustic_dim = acoustic_dim
+        self.stop_threshold = stop_threshold
+        self.min_decoder_steps = min_decoder_steps
+        self.max_frames_per_phone = max_frames_per_phone
+        self.prenet = Prenet(units=list(prenet_units), dropout_rate=prenet_dropout, always_dropout=True,
+                             name="decoder_prenet")
+        attention = create_attention(attention_type, attention_dim, location_filters, location_kernel_size,
+                                     gmm_version, gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation)
+        cell_class = GMMTacoDecoderCell if attention_type == "gmm" else BasicTacoDecoderCell
+        self.cell = cell_class(attention=attention, rnn_units=rnn_units, zoneout_rate=zoneout_rate,
+                               outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, name="decoder_cell")
+
+    def _initial(self, memory, memory_lengths):
+        batch_size = tf.shape(memory)[0]
+        processed = self.cell.attention.prepare_memory(memory, memory_lengths)
+        state = self.cell.get_initial_state(batch_size, tf.shape(memory)[1], memory.shape[-1],
+                                            self.compute_dtype)
+        return batch_size, processed, state
+
+    def _finish(self, frames, stops, state, batch_size):
+        """Stacks the loop's TensorArrays into [B, T_dec * r, n_mels], [B, T_dec * r], [B, T_dec, T_in]."""
+        frames = tf.transpose(frames.stack(), [1, 0, 2])
+        frames = tf.reshape(frames, [batch_size, -1, self.acoustic_dim])
+        stops = tf.reshape(tf.transpose(stops.stack(), [1, 0, 2]), [batch_size, -1])
+        alignments = tf.transpose(state.alignment_history.stack(), [1, 0, 2])
+        return frames, stops, alignments
+
+    def call(self, memory, memory_lengths, targets, training=False):
+        """Teacher-forced decoding.
+
+        Args:
+            memory: [B, T_in, D_mem] encoder outputs.
+            memory_lengths: [B] int32.
+            targets: [B, T_out, n_mels] with T_out a multiple of r.
+        Returns:
+            dict(frames [B, T_out, n_mels], stop_logits [B, T_out], alignments [B, T_out / r, T_in])
+        """
+        batch_size, processed, state = self._initial(memory, memory_lengths)
+        inputs = self.prenet(teacher_forcing_inputs(targets, self.outputs_per_step), training=training)
+        inputs = tf.transpose(inputs, [1, 0, 2])  # [T_dec, B, P]
+        num_steps = tf.shape(inputs)[0]
+        frames_ta = tf.TensorArray(self.compute_dtype, size=num_steps)
+        stops_ta = tf.TensorArray(self.compute_dtype, size=num_steps)
+
+        def body(step, state, frames_ta, stops_ta):
+            (frames, stop_logits), state = self.cell.call(inputs[step], state=state, memory=memory,
+                                                     processed_memory=processed,
+                                                     memory_lengths=memory_lengths, training=training)
+            return step + 1, state, frames_ta.write(step, frames), stops_ta.write(step, stop_logits)
+
+        _, state, frames_ta, stops_ta = tf.while_loop(
+            lambda step, *_: step < num_steps, body, (tf.constant(0), state, frames_ta, stops_ta))
+        frames, stops, alignments = self._finish(frames_ta, stops_ta, state, batch_size)
+        return {"frames": frames, "stop_logits": stops, "alignments": alignments}
+
+    def infer(self, memory, memory_lengths, seeds=None):
+        """Free-running decoding.
+
+        Args:
+            memory: [B, T_in, D_mem]; memory_lengths: [B] int32 (phones incl. "~").
+            seeds: optional [B] int32, one pre-net dropout seed per sequence: with it each sequence's
+                output is independent of the batch it is decoded in.
+        Returns:
+            dict(frames [B, T, n_mels] (zero beyond each length), stop_logits [B, T],
+                 alignments [B, T / r, T_in], mel_lengths [B] int32, hit_max_steps [B] bool)
+        """
+        batch_size, processed, state = self._initial(memory, memory_lengths)
+        r = self.outputs_per_step
+        limits = max_decoder_steps(memory_lengths, self.max_frames_per_phone, r, self.min_decoder_steps)
+        frames_ta = tf.TensorArray(self.compute_dtype, size=0, dynamic_size=True)
+        stops_ta = tf.TensorArray(self.compute_dtype, size=0, dynamic_size=True)
+        go_frame = tf.zeros([batch_size, self.acoustic_dim], self.compute_dtype)
+        lengths = tf.zeros([batch_size], tf.int32)
+        finished = tf.zeros([batch_size], tf.bool)
+        stopped = tf.zeros([batch_size], tf.bool)  # finished by the stop token (not by the step limit)
+
+        def body(step, previous_frame, state, frames_ta, stops_ta, lengths, finished, stopped):
+            step_seeds = None
+            if seeds is not None:
+                step_seeds = tf.stack([seeds, tf.fill([batch_size], step)], axis=1)
+            prenet_output = self.prenet(previous_frame, training=False, seeds=step_seeds)
+            (frames, stop_logits), state = self.cell.call(prenet_output, state=state, memory=memory,
+                                                     processed_memory=processed,
+                                                     memory_lengths=memory_lengths, training=False)
+            stop_probabilities = tf.sigmoid(tf.cast(stop_logits, tf.float32))  # [B, r]
+            over = stop_probabilities > self.stop_threshold
+            may_stop = step + 1 >= self.min_decoder_steps
+            stops_now = tf.logical_and(tf.reduce_any(over, axis=1), may_stop)
+            first_over = tf.argmax(tf.cast(over, tf.int32), axis=1, output_type=tf.int32)
+            at_limit = step + 1 >= limits
+            newly = tf.logical_and(tf.logical_not(finished), tf.logical_or(stops_now, at_limit))
+            length_now = tf.where(stops_now, step * r + first_over + 1, (step + 1) * r)
+            lengths = tf.where(newly, length_now, lengths)
+            stopped = tf.where(newly, stops_now, stopped)
+            finished = tf.logical_or(finished, newly)
+            last_frame = frames[:, -self.acoustic_dim:]
+            return (step + 1, last_frame, state, frames_ta.write(step, frames),
+                    stops_ta.write(step, stop_logits), lengths, finished, stopped)
+
+        _, _, state, frames_ta, stops_ta, lengths, _, stopped = tf.while_loop(
+            lambda step, _frame, _state, _f, _s, _lengths, finished, _stopped: tf.logical_not(
+                tf.reduce_all(finished)),
+            body, (tf.constant(0), go_frame, state, frames_ta, stops_ta, lengths, finished, stopped))
+        frames, stops, alignments = self._finish(frames_ta, stops_ta, state, batch_size)
+        mask = tf.sequence_mask(lengths, tf.shape(frames)[1], dtype=frames.dtype)
+        return {"frames": frames * mask[:, :, None], "stop_logits": stops, "alignments": alignments,
+                "mel_lengths": lengths, "hit_max_steps": tf.logical_not(stopped)}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._config)
+        return config

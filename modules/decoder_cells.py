@@ -1,0 +1,151 @@
+"""Tacotron decoder cells: one decoder step (attention RNN + attention + projections) as a Keras layer.
+
+The same `call` serves the teacher-forced training loop and the autoregressive inference loop
+(modules/decoder.py); only what goes in as `prenet_output` differs.
+
+Shapes used below: B batch, T_in encoder steps, D_mem memory width, P pre-net output width,
+r outputs per step, n_mels acoustic_dim.
+"""
+import collections
+
+import keras
+import tensorflow as tf
+
+from modules.rnn_cells import StackedZoneoutLSTM
+
+
+class BasicTacoDecoderCellState(
+        collections.namedtuple("BasicTacoDecoderCellState",
+                               ("rnn_cell_state", "attention", "time", "alignments", "alignment_history"))):
+    """State of a decoder cell whose attention state is an alignment vector.
+
+    rnn_cell_state: nested [h, c] per LSTM layer, each [B, units].
+    attention: previous context vector [B, D_mem].
+    time: scalar int32 decoder step.
+    alignments: attention state [B, T_in] (previous alignments for content-based attention, cumulative
+        alignments for location-sensitive attention).
+    alignment_history: TensorArray of [B, T_in], one entry per decoder step.
+    """
+
+    def replace(self, **kwargs):
+        return self._replace(**kwargs)
+
+
+class GMMTacoDecoderCellState(
+        collections.namedtuple("GMMTacoDecoderCellState",
+                               ("rnn_cell_state", "attention", "time", "mu", "alignment_history"))):
+    """State of the GMM-attention decoder cell: as the basic one, with mixture means mu [B, K] in place of
+    the alignment vector (GMM attention is purely location-relative: mu is all it carries over)."""
+
+    def replace(self, **kwargs):
+        return self._replace(**kwargs)
+
+
+class BasicTacoDecoderCell(keras.layers.Layer):
+    """One Tacotron decoder step with an alignment-vector attention state (bahdanau, location_sensitive).
+
+    Args:
+        attention: an attention layer of modules/attention.py (the common call contract).
+        rnn_units: decoder LSTM sizes, e.g. [1024, 1024].
+        zoneout_rate: zoneout of the decoder LSTMs (training only).
+        outputs_per_step: r, frames predicted per step.
+        acoustic_dim: mel bands.
+    """
+
+    state_class = BasicTacoDecoderCellState
+
+    def __init__(self, attention, rnn_units, zoneout_rate, outputs_per_step, acoustic_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = attention
+        self.rnn_units = list(rnn_units)
+        self.zoneout_rate = zoneout_rate
+        self.outputs_per_step = outputs_per_step
+        self.acoustic_dim = acoustic_dim
+        self.rnn = StackedZoneoutLSTM(units=self.rnn_units, zoneout_rate=zoneout_rate, name="decoder_rnn")
+        self.frame_projection = keras.layers.Dense(outputs_per_step * acoustic_dim, name="frame_projection")
+        self.stop_projection = keras.layers.Dense(outputs_per_step, name="stop_projection")
+        self.built = True  # no weights of its own; the sub-layers build on first use
+
+    def get_initial_state(self, batch_size, max_time, memory_dim, dtype):
+        """The zero state for a batch.
+
+        Args:
+            batch_size: scalar int (tensor or python).
+            max_time: T_in, scalar int.
+            memory_dim: D_mem (python int).
+            dtype: compute dtype of the context vector.
+        """
+        attention_state = self.attention.initial_state(batch_size, max_time, dtype)
+        return self._make_state(
+            rnn_cell_state=self.rnn.get_initial_state(batch_size, dtype),
+            attention=tf.zeros([batch_size, memory_dim], dtype=dtype),
+            time=tf.constant(0, tf.int32),
+            attention_state=attention_state,
+            alignment_history=tf.TensorArray(tf.float32, size=0, dynamic_size=True,
+                                             element_shape=tf.TensorShape([None, None])))
+
+    def _make_state(self, rnn_cell_state, attention, time, attention_state, alignment_history):
+        return BasicTacoDecoderCellState(rnn_cell_state=rnn_cell_state, attention=attention, time=time,
+                                         alignments=attention_state, alignment_history=alignment_history)
+
+    @staticmethod
+    def attention_state(state):
+        """The part of the cell state that the attention layer carries from step to step."""
+        return state.alignments
+
+    def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False):
+        """One decoder step.
+
+        Args:
+            prenet_output: [B, P] the pre-net applied to the previous frame (go frame at step 0).
+            state: this cell's state namedtuple.
+            memory: [B, T_in, D_mem] encoder outputs.
+            processed_memory: what `attention.prepare_memory` returned, computed once per batch.
+            memory_lengths: [B] int32 valid encoder steps.
+        Returns:
+            ((frames [B, r * n_mels], stop_logits [B, r]), next_state)
+        """
+        # 1. The attention RNN sees the pre-net output and the previous context.
+        rnn_input = tf.concat([prenet_output, tf.cast(state.attention, prenet_output.dtype)], axis=-1)
+        rnn_output, next_rnn_state = self.rnn(rnn_input, state.rnn_cell_state, training=training)
+        # 2. Its output queries the attention, which advances its own state.
+        context, alignments, next_attention_state = self.attention(
+            rnn_output, self.attention_state(state), memory, processed_memory, memory_lengths,
+            training=training)
+        context = tf.cast(context, rnn_output.dtype)
+        # 3. Frames and stop logits are projected from [RNN output, context].
+        projection_input = tf.concat([rnn_output, context], axis=-1)
+        frames = self.frame_projection(projection_input)
+        stop_logits = self.stop_projection(projection_input)
+        # 4. Alignment history for plots and scoring (always float32).
+        history = state.alignment_history.write(state.time, tf.cast(alignments, tf.float32))
+        next_state = self._make_state(rnn_cell_state=next_rnn_state, attention=context, time=state.time + 1,
+                                      attention_state=next_attention_state, alignment_history=history)
+        return (frames, stop_logits), next_state
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(attention=keras.saving.serialize_keras_object(self.attention),
+                      rnn_units=self.rnn_units, zoneout_rate=self.zoneout_rate,
+                      outputs_per_step=self.outputs_per_step, acoustic_dim=self.acoustic_dim)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["attention"] = keras.saving.deserialize_keras_object(config["attention"])
+        return cls(**config)
+
+
+class GMMTacoDecoderCell(BasicTacoDecoderCell):
+    """The decoder step with GMM attention (Battenberg et al. 2019); its state carries mixture means mu."""
+
+    state_class = GMMTacoDecoderCellState
+
+    def _make_state(self, rnn_cell_state, attention, time, attention_state, alignment_history):
+        return GMMTacoDecoderCellState(rnn_cell_state=rnn_cell_state, attention=attention, time=time,
+                                       mu=attention_state, alignment_history=alignment_history)
+
+    @staticmethod
+    def attention_state(state):
+        return state.mu

@@ -1,0 +1,112 @@
+"""The course's Tacotron: encoder (embedding, pre-net, CBHG) -> attention decoder -> post-net.
+
+`create_model(hp)` is the one place that reads hparams; the layers below take plain arguments.
+"""
+import keras
+import tensorflow as tf
+
+from datasets.symbols import NUM_IDS
+from modules.decoder import TacotronDecoder
+from modules.encoder import Encoder
+from modules.layers import PostNet
+
+
+class Tacotron(keras.Model):
+    """Phones -> mel frames, stop logits and alignments.
+
+    Args:
+        encoder_config: keyword arguments of modules.encoder.Encoder.
+        decoder_config: keyword arguments of modules.decoder.TacotronDecoder.
+        postnet_config: keyword arguments of modules.layers.PostNet (without output_dim).
+    """
+
+    def __init__(self, encoder_config, decoder_config, postnet_config, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder_config = dict(encoder_config)
+        self.decoder_config = dict(decoder_config)
+        self.postnet_config = dict(postnet_config)
+        self.encoder = Encoder(name="encoder", **self.encoder_config)
+        self.decoder = TacotronDecoder(name="decoder", **self.decoder_config)
+        self.postnet = PostNet(output_dim=self.decoder_config["acoustic_dim"], name="postnet",
+                               **self.postnet_config)
+
+    @property
+    def outputs_per_step(self):
+        return self.decoder_config["outputs_per_step"]
+
+    def encoder_variables(self):
+        """Variables frozen by `retrain_decoder_only` (phone embedding, encoder pre-net, encoder)."""
+        return self.encoder.trainable_variables
+
+    def call(self, phones, input_lengths, mel_targets, training=False):
+        """Teacher-forced forward pass.
+
+        Args:
+            phones: [B, T_in] int32; input_lengths: [B] int32.
+            mel_targets: [B, T_out, n_mels], T_out a multiple of r.
+        Returns:
+            dict(mel_before, mel_after [B, T_out, n_mels], stop_logits [B, T_out],
+                 alignments [B, T_out / r, T_in])
+        """
+        memory = self.encoder(phones, input_lengths, training=training)
+        decoded = self.decoder(memory, input_lengths, mel_targets, training=training)
+        mel_after = decoded["frames"] + self.postnet(decoded["frames"], training=training)
+        return {"mel_before": decoded["frames"], "mel_after": mel_after,
+                "stop_logits": decoded["stop_logits"], "alignments": decoded["alignments"]}
+
+    def infer(self, phones, input_lengths, seeds=None):
+        """Free-running synthesis (pre-net dropout stays on, as in the course; seed it with `seeds`).
+
+        Args:
+            phones: [B, T_in] int32; input_lengths: [B] int32.
+            seeds: optional [B] int32 per-utterance dropout seeds (batch-independent results).
+        Returns:
+            dict(mel [B, T, n_mels] zero beyond each length, mel_lengths [B], stop_probabilities [B, T],
+                 alignments [B, T / r, T_in], hit_max_steps [B] bool)
+        """
+        memory = self.encoder(phones, input_lengths, training=False)
+        decoded = self.decoder.infer(memory, input_lengths, seeds=seeds)
+        frames = decoded["frames"]
+        mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1], dtype=frames.dtype)
+        mel = (frames + self.postnet(frames, training=False)) * mask[:, :, None]
+        return {"mel": mel, "mel_lengths": decoded["mel_lengths"],
+                "stop_probabilities": tf.sigmoid(tf.cast(decoded["stop_logits"], tf.float32)),
+                "alignments": decoded["alignments"], "hit_max_steps": decoded["hit_max_steps"]}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(encoder_config=self.encoder_config, decoder_config=self.decoder_config,
+                      postnet_config=self.postnet_config)
+        return config
+
+
+def model_configs(hp):
+    """The three layer configs of `Tacotron` from hparams."""
+    encoder_config = dict(
+        num_symbols=NUM_IDS, embedding_dim=hp.phone_embedding_dim, prenet_units=hp.encoder_prenet_units,
+        prenet_dropout=hp.encoder_prenet_dropout, bank_size=hp.cbhg_bank_size,
+        bank_filters=hp.cbhg_bank_filters, projection_filters=hp.cbhg_projection_filters,
+        projection_kernel_size=hp.cbhg_projection_kernel_size, highway_units=hp.cbhg_highway_units,
+        highway_layers=hp.cbhg_highway_layers, gru_units=hp.cbhg_gru_units)
+    decoder_config = dict(
+        attention_type=hp.attention_type, attention_dim=hp.attention_dim,
+        location_filters=hp.location_filters, location_kernel_size=hp.location_kernel_size,
+        gmm_version=hp.gmm_version, gmm_num_mixtures=hp.gmm_num_mixtures,
+        gmm_hidden_units=hp.gmm_hidden_units, gmm_hidden_activation=hp.gmm_hidden_activation,
+        prenet_units=hp.decoder_prenet_units, prenet_dropout=hp.decoder_prenet_dropout,
+        rnn_units=hp.decoder_rnn_units, zoneout_rate=hp.zoneout_rate, outputs_per_step=hp.outputs_per_step,
+        acoustic_dim=hp.acoustic_dim, stop_threshold=hp.stop_threshold,
+        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone)
+    postnet_config = dict(num_layers=hp.postnet_layers, filters=hp.postnet_filters,
+                          kernel_size=hp.postnet_kernel_size, dropout_rate=hp.postnet_dropout)
+    return encoder_config, decoder_config, postnet_config
+
+
+def create_model(hp):
+    """Builds the Tacotron from hparams and creates its variables with a tiny dummy batch."""
+    encoder_config, decoder_config, postnet_config = model_configs(hp)
+    model = Tacotron(encoder_config, decoder_config, postnet_config, name="tacotron")
+    r = hp.outputs_per_step
+    model(tf.ones([1, 3], tf.int32), tf.constant([3], tf.int32), tf.zeros([1, r, hp.acoustic_dim]),
+          training=False)
+    return model

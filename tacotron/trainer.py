@@ -1,0 +1,94 @@
+"""The training step: one `tf.function` with an input signature that has unknown batch and time
+dimensions, so it is traced once (not once per batch shape). Also the optimizer from hparams.
+"""
+import keras
+import tensorflow as tf
+
+from tacotron.losses import tacotron_loss
+from tacotron.schedule import CourseSchedule
+
+
+def batch_signature(acoustic_dim):
+    """tf.TensorSpecs of a training batch (see datasets/data_reader.py), all lengths unknown."""
+    return {
+        "utt_id": tf.TensorSpec([None], tf.string),
+        "phones": tf.TensorSpec([None, None], tf.int32),
+        "input_lengths": tf.TensorSpec([None], tf.int32),
+        "mel": tf.TensorSpec([None, None, acoustic_dim], tf.float32),
+        "mel_lengths": tf.TensorSpec([None], tf.int32),
+        "stop_targets": tf.TensorSpec([None, None], tf.float32),
+    }
+
+
+def create_optimizer(hp, mixed_precision):
+    """Adam with the course schedule and global-norm clipping; wrapped for loss scaling under float16."""
+    schedule = CourseSchedule(hp.start_lr, hp.end_lr, hp.start_decay, hp.decay_steps, hp.decay_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_1=hp.adam_beta1, beta_2=hp.adam_beta2,
+                                      epsilon=hp.adam_epsilon, global_clipnorm=hp.gradclip_value,
+                                      name="adam")  # named: checkpoints key variables by path
+    if mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name="loss_scale_optimizer")
+    return optimizer
+
+
+def trainable_variables(model, retrain_decoder_only):
+    """All trainable variables, or all but the encoder's when retraining the decoder only."""
+    if not retrain_decoder_only:
+        return model.trainable_variables
+    frozen = {id(variable) for variable in model.encoder_variables()}
+    return [variable for variable in model.trainable_variables if id(variable) not in frozen]
+
+
+def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, acoustic_dim,
+                    jit_compile=False, strategy=None):
+    """Returns `train_step(batch) -> dict of scalars (loss, before, after, stop, grad_norm, lr)`.
+
+    `train_step.trace_count()` tells how often it was traced (tests bound it).
+    """
+    traces = []
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], training=True)
+            losses = tacotron_loss(batch, outputs, outputs_per_step, pos_weight)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = losses["loss"] / replicas
+            scaled = optimizer.scale_loss(loss) if loss_scaled else loss
+        gradients = tape.gradient(scaled, variables)
+        grad_norm = tf.linalg.global_norm(gradients)
+        if loss_scaled:
+            grad_norm = grad_norm / optimizer.scale_loss(1.0)
+        optimizer.apply_gradients(zip(gradients, variables))
+        losses["grad_norm"] = grad_norm
+        return losses
+
+    def step(batch):
+        traces.append(1)
+        if strategy is None or strategy.num_replicas_in_sync == 1:
+            results = replica_step(batch)
+        else:
+            per_replica = strategy.run(replica_step, args=(batch,))
+            results = {name: strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+                       for name, value in per_replica.items()}
+        results["lr"] = tf.cast(optimizer.learning_rate, tf.float32)
+        return results
+
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        train_step = tf.function(step, input_signature=[batch_signature(acoustic_dim)],
+                                 jit_compile=jit_compile or None)
+    else:
+        train_step = tf.function(step, reduce_retracing=True, jit_compile=jit_compile or None)
+    train_step.trace_count = lambda: len(traces)
+    return train_step
+
+
+def make_eval_step(model, outputs_per_step, pos_weight, acoustic_dim):
+    """Returns `eval_step(batch) -> (losses dict, outputs dict)`: teacher-forced, no dropout updates."""
+
+    @tf.function(input_signature=[batch_signature(acoustic_dim)])
+    def eval_step(batch):
+        outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], training=False)
+        return tacotron_loss(batch, outputs, outputs_per_step, pos_weight), outputs
+
+    return eval_step

@@ -1,0 +1,65 @@
+"""Loss functions and the learning-rate schedule against independent NumPy computations."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tacotron import losses
+from tacotron.schedule import CourseSchedule
+from tacotron.schedule import course_learning_rate
+
+
+def test_frame_mask_rounds_up_to_multiple_of_r():
+    mask = losses.frame_mask(tf.constant([1, 4, 5]), 8, 2).numpy()
+    np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0, 0, 0, 0],
+                                         [1, 1, 1, 1, 0, 0, 0, 0],
+                                         [1, 1, 1, 1, 1, 1, 0, 0]])
+
+
+def test_masked_mse_and_stop_loss_match_numpy():
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    outputs = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    logits = rng.normal(size=(2, 6)).astype(np.float32)
+    stops = np.array([[0, 0, 0, 1, 1, 1], [0, 0, 0, 0, 0, 1]], np.float32)
+    lengths = np.array([4, 6])
+    mask = np.zeros((2, 6), np.float32)
+    mask[0, :4] = 1
+    mask[1, :6] = 1
+    expected_mse = sum(((outputs[b, :n] - targets[b, :n]) ** 2).mean(-1).sum() for b, n in enumerate(lengths))
+    expected_mse /= lengths.sum()
+    got = losses.masked_mse(targets, outputs, losses.frame_mask(tf.constant(lengths), 6, 2))
+    assert float(got) == pytest.approx(expected_mse, rel=1e-5)
+    sigmoid = 1 / (1 + np.exp(-logits))
+    per = -(20 * stops * np.log(sigmoid) + (1 - stops) * np.log(1 - sigmoid))
+    expected_stop = (per * mask).sum() / mask.sum()
+    got = losses.stop_token_loss(stops, logits, tf.constant(mask), 20.0)
+    assert float(got) == pytest.approx(expected_stop, rel=1e-5)
+
+
+def test_padding_does_not_change_the_loss():
+    rng = np.random.default_rng(1)
+    mel = rng.normal(size=(1, 4, 3)).astype(np.float32)
+    out = rng.normal(size=(1, 4, 3)).astype(np.float32)
+    batch = {"mel": mel, "mel_lengths": tf.constant([4]), "stop_targets": np.array([[0, 0, 0, 1]], np.float32)}
+    outputs = {"mel_before": out, "mel_after": out, "stop_logits": np.zeros((1, 4), np.float32)}
+    padded_batch = {"mel": np.pad(mel, [[0, 0], [0, 4], [0, 0]], constant_values=-4.1),
+                    "mel_lengths": tf.constant([4]),
+                    "stop_targets": np.pad(batch["stop_targets"], [[0, 0], [0, 4]], constant_values=1)}
+    garbage = np.pad(out, [[0, 0], [0, 4], [0, 0]], constant_values=99.0)
+    padded_outputs = {"mel_before": garbage, "mel_after": garbage,
+                      "stop_logits": np.pad(outputs["stop_logits"], [[0, 0], [0, 4]], constant_values=-50.0)}
+    plain = losses.tacotron_loss(batch, outputs, 2, 20.0)
+    padded = losses.tacotron_loss(padded_batch, padded_outputs, 2, 20.0)
+    for name in plain:
+        assert float(plain[name]) == pytest.approx(float(padded[name]), rel=1e-6)
+
+
+def test_course_schedule():
+    kwargs = dict(start_lr=2e-4, end_lr=2e-6, start_decay=25000, decay_steps=25000, decay_rate=0.5)
+    expected = {0: 2e-4, 24999: 2e-4, 25000: 2e-4, 49999: 2e-4, 50000: 1e-4, 75000: 5e-5,
+                400000: max(2e-4 * 0.5 ** 15, 2e-6)}
+    schedule = CourseSchedule(**kwargs)
+    for step, value in expected.items():
+        assert float(course_learning_rate(step, **kwargs)) == pytest.approx(value, rel=1e-5)
+        assert float(schedule(step)) == pytest.approx(value, rel=1e-5)
+    assert CourseSchedule(**schedule.get_config()).get_config() == schedule.get_config()
