@@ -101,7 +101,6 @@ _PRESET_SMALL = {
     "decay_steps": 2000,
     "save_summary_steps": 100,
     "save_checkpoints_steps": 200,
-    "outputs_per_step": 2,
     "phone_embedding_dim": 64,
     "encoder_prenet_units": [64, 64],
     "cbhg_bank_size": 4,

@@ -31,7 +31,8 @@ from tacotron.trainer import trainable_variables
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "preprocess.py output (metadata.csv, train.txt, valid.txt, mels/).")
-flags.DEFINE_string("log_dir", None, "Checkpoints, TensorBoard events, hparams.yaml and plots go here.")
+# --log_dir (checkpoints, TensorBoard events, hparams.yaml, plots) is absl's own flag of that name, which
+# absl.logging defines; we use it as the training directory.
 flags.DEFINE_string("config", None, "hparams YAML (flat or course-sectioned).")
 flags.DEFINE_string("hparams", "", 'Overrides, e.g. "batch_size=16,attention_type=gmm,gmm_version=v2b".')
 flags.DEFINE_enum("preset", "course", hparams_lib.PRESETS, "Model size preset: course or small (CPU).")
@@ -155,6 +156,8 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
 
 def main(argv):
     del argv
+    if not FLAGS.log_dir:
+        raise app.UsageError("--log_dir is required (the training directory)")
     try:
         hp = hparams_lib.load_hparams(FLAGS.config, FLAGS.hparams, FLAGS.preset)
         max_steps = FLAGS.max_steps if FLAGS.max_steps is not None else hp.total_training_steps
@@ -166,5 +169,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["data_dir", "log_dir"])
+    flags.mark_flags_as_required(["data_dir"])
     app.run(main)

@@ -113,7 +113,8 @@ def db_to_amp(db):
 
 
 def normalize(db, min_level_db, max_abs_value):
-    """dB (ref-subtracted) to the symmetric range: clip(2 M (db - min) / -min - M, -M, M), M = max_abs_value."""
+    """dB (ref-subtracted) to [-M, M]: clip(2 M (db - min_level_db) / -min_level_db - M, -M, M),
+    M = max_abs_value."""
     scaled = 2.0 * max_abs_value * ((db - min_level_db) / (-min_level_db)) - max_abs_value
     return np.clip(scaled, -max_abs_value, max_abs_value)
 

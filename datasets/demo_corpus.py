@@ -16,7 +16,7 @@ Audio is built to be learnable quickly, not realistic: every token lasts a whole
 drawn from a per-class range (`duration_range`) and has its own spectral envelope that depends only on
 the symbol (never on the seed): finals and m/n/l/r are a harmonic source at a fixed pitch through
 symbol-specific formants, other initials are symbol-specific band noise, a tone continues its final's
-spectrum with a tone-specific pitch glide, and sil/sp/#0-#3 are a soft noise floor 20 dB below the
+spectrum with a tone-specific pitch glide, and sil/sp/#0-#3 are a soft noise floor 18 dB below the
 vowels, so `librosa.effects.trim(top_db=30)` finds nothing to cut and the durations stay valid after
 preprocessing. Tokens are filtered in the STFT domain with 4 ms crossfades, then peak-normalised to 0.9.
 """
@@ -26,6 +26,7 @@ import librosa
 import numpy as np
 from absl import app
 from absl import flags
+from absl import logging
 
 from datasets import fileio
 
@@ -37,59 +38,52 @@ _MARKS = ("#0", "#1", "#2", "sp")
 _MARK_PROBS = (0.62, 0.16, 0.14, 0.08)
 _INITIAL_PROB = 0.8
 _SILENCE_LIKE = ("sil", "sp", "#0", "#1", "#2", "#3")
-_FLOOR_DB = -20.0
+_FLOOR_DB = -18.0
 # Synthesis STFT (independent of the feature hop): short window for sharp token boundaries.
 _SYN_N_FFT = 512
 _SYN_WIN = 256
 _SYN_HOP = 64
 
-# Pseudo-vowels: formants (Hz, relative amplitude). Finals mix them in power (weights below).
+# Pseudo-vowels: formants (Hz, relative amplitude).
 _VOWELS = {
-    "a": ((850, 1.0), (1300, 0.6), (2800, 0.3)),
-    "a_front": ((850, 1.0), (1550, 0.6), (2800, 0.3)),
-    "a_back": ((780, 1.0), (1100, 0.7), (2700, 0.25)),
-    "o": ((550, 1.0), (880, 0.6), (2700, 0.2)),
-    "e": ((520, 1.0), (1200, 0.5), (2850, 0.3)),
-    "E": ((430, 1.0), (2050, 0.45), (2750, 0.35)),
-    "E_open": ((620, 1.0), (1900, 0.5), (2700, 0.3)),
-    "schwa": ((560, 1.0), (1450, 0.5), (2700, 0.3)),
-    "schwa_back": ((540, 1.0), (1050, 0.5), (2650, 0.25)),
-    "er": ((540, 1.0), (1450, 0.6), (1750, 0.55)),
-    "i": ((290, 1.0), (2350, 0.45), (3250, 0.4)),
-    "u": ((320, 1.0), (720, 0.5), (2550, 0.12)),
-    "v": ((300, 1.0), (1900, 0.5), (2400, 0.35)),
-    "ii": ((380, 1.0), (1450, 0.45), (2950, 0.4)),
-    "iii": ((400, 1.0), (1750, 0.5), (2150, 0.45)),
-    "n": ((250, 1.0), (1650, 0.12), (2650, 0.08)),
-    "ng": ((260, 1.0), (1000, 0.2), (2500, 0.06)),
-    "m": ((240, 1.0), (1150, 0.12), (2400, 0.06)),
-    "l": ((360, 1.0), (1250, 0.45), (2950, 0.3)),
-    "r": ((460, 1.0), (1250, 0.55), (1650, 0.5)),
+    "a": ((850, 1.0), (1300, 0.6), (2800, 0.3)), "a_front": ((850, 1.0), (1600, 0.6), (2800, 0.3)),
+    "a_back": ((760, 1.0), (1100, 0.7), (2700, 0.25)), "o": ((550, 1.0), (880, 0.6), (2700, 0.2)),
+    "U": ((440, 1.0), (950, 0.5), (2500, 0.2)), "e": ((520, 1.0), (1200, 0.5), (2850, 0.3)),
+    "E": ((430, 1.0), (2050, 0.45), (2750, 0.35)), "E_open": ((620, 1.0), (1850, 0.5), (2700, 0.3)),
+    "schwa": ((560, 1.0), (1450, 0.5), (2700, 0.3)), "schwa_back": ((540, 1.0), (1050, 0.5), (2650, 0.25)),
+    "er": ((540, 1.0), (1450, 0.6), (1750, 0.55)), "i": ((290, 1.0), (2350, 0.45), (3250, 0.4)),
+    "u": ((320, 1.0), (720, 0.5), (2550, 0.12)), "v": ((300, 1.0), (1900, 0.5), (2400, 0.35)),
+    "ii": ((380, 1.0), (1450, 0.45), (2950, 0.4)), "iii": ((400, 1.0), (1750, 0.5), (2150, 0.45)),
+    "m": ((240, 1.0), (1150, 0.12), (2400, 0.06)), "n": ((250, 1.0), (1650, 0.12), (2650, 0.08)),
+    "l": ((360, 1.0), (1250, 0.45), (2950, 0.3)), "r": ((460, 1.0), (1250, 0.55), (1650, 0.5)),
 }
+# Finals: (nucleus vowel, medial, offglide, coda); "" = none. The parts reshape the nucleus (_final_power).
 _FINALS = {
-    "a": (("a", 1.0),), "ai": (("a", 0.55), ("i", 0.45)), "an": (("a_front", 0.7), ("n", 0.3)),
-    "ang": (("a_back", 0.65), ("ng", 0.35)), "ao": (("a_back", 0.55), ("u", 0.45)), "e": (("e", 1.0),),
-    "ei": (("E", 0.6), ("i", 0.4)), "en": (("schwa", 0.65), ("n", 0.35)),
-    "eng": (("schwa_back", 0.6), ("ng", 0.4)), "er": (("er", 1.0),), "o": (("o", 1.0),),
-    "ong": (("u", 0.3), ("o", 0.35), ("ng", 0.35)), "ou": (("o", 0.5), ("u", 0.5)), "i": (("i", 1.0),),
-    "ia": (("i", 0.35), ("a", 0.65)), "ian": (("i", 0.3), ("E_open", 0.45), ("n", 0.25)),
-    "iang": (("i", 0.3), ("a_back", 0.45), ("ng", 0.25)),
-    "iao": (("i", 0.3), ("a_back", 0.4), ("u", 0.3)), "ie": (("i", 0.35), ("E_open", 0.65)),
-    "in": (("i", 0.65), ("n", 0.35)), "ing": (("i", 0.6), ("ng", 0.4)), "io": (("i", 0.35), ("o", 0.65)),
-    "iong": (("v", 0.25), ("u", 0.35), ("ng", 0.4)), "iou": (("i", 0.3), ("o", 0.35), ("u", 0.35)),
-    "ii": (("ii", 1.0),), "iii": (("iii", 1.0),), "u": (("u", 1.0),), "ua": (("u", 0.35), ("a", 0.65)),
-    "uai": (("u", 0.3), ("a", 0.4), ("i", 0.3)), "uan": (("u", 0.3), ("a_front", 0.45), ("n", 0.25)),
-    "uang": (("u", 0.3), ("a_back", 0.45), ("ng", 0.25)), "uei": (("u", 0.3), ("E", 0.35), ("i", 0.35)),
-    "uen": (("u", 0.35), ("schwa", 0.35), ("n", 0.3)),
-    "ueng": (("u", 0.35), ("schwa_back", 0.35), ("ng", 0.3)), "uo": (("u", 0.35), ("o", 0.65)),
-    "v": (("v", 1.0),), "van": (("v", 0.35), ("E_open", 0.4), ("n", 0.25)),
-    "ve": (("v", 0.35), ("E_open", 0.65)), "vn": (("v", 0.65), ("n", 0.35)),
+    "a": ("a", "", "", ""), "ai": ("a", "", "i", ""), "an": ("a_front", "", "", "n"),
+    "ang": ("a_back", "", "", "ng"), "ao": ("a_back", "", "u", ""), "e": ("e", "", "", ""),
+    "ei": ("E", "", "i", ""), "en": ("schwa", "", "", "n"), "eng": ("schwa_back", "", "", "ng"),
+    "er": ("er", "", "", ""), "o": ("o", "", "", ""), "ong": ("U", "", "", "ng"), "ou": ("o", "", "u", ""),
+    "i": ("i", "", "", ""), "ia": ("a", "i", "", ""), "ian": ("E_open", "i", "", "n"),
+    "iang": ("a_back", "i", "", "ng"), "iao": ("a_back", "i", "u", ""), "ie": ("E_open", "i", "", ""),
+    "in": ("i", "", "", "n"), "ing": ("i", "", "", "ng"), "io": ("o", "i", "", ""),
+    "iong": ("U", "v", "", "ng"), "iou": ("o", "i", "u", ""), "ii": ("ii", "", "", ""),
+    "iii": ("iii", "", "", ""), "u": ("u", "", "", ""), "ua": ("a", "u", "", ""),
+    "uai": ("a", "u", "i", ""), "uan": ("a_front", "u", "", "n"), "uang": ("a_back", "u", "", "ng"),
+    "uei": ("E", "u", "i", ""), "uen": ("schwa", "u", "", "n"), "ueng": ("schwa_back", "u", "", "ng"),
+    "uo": ("o", "u", "", ""), "v": ("v", "", "", ""), "van": ("E_open", "v", "", "n"),
+    "ve": ("E_open", "v", "", ""), "vn": ("v", "", "", "n"),
 }
+# Medial glides shift the nucleus: (F1 factor, F2 shift Hz, F3 shift Hz).
+_MEDIALS = {"i": (0.9, 300.0, 0.0), "u": (0.9, -300.0, -100.0), "v": (0.95, 150.0, -250.0)}
+# Offglides shift F2 and add a weak extra resonance: (F2 shift Hz, (Hz, amplitude)).
+_OFFGLIDES = {"i": (150.0, (2450.0, 0.35)), "u": (-150.0, (380.0, 0.8))}
+# Nasal codas: (murmur resonance (Hz, amplitude), anti-resonance Hz, F2 shift Hz); F1 is damped.
+_CODAS = {"n": ((250.0, 0.8), 1700.0, 100.0), "ng": ((270.0, 0.8), 2700.0, -200.0)}
 # Initials: ("voiced", pseudo-vowel, level dB) or ("noise", ((low Hz, high Hz, amplitude), ...), level dB).
 _INITIAL_SOUNDS = {
     "m": ("voiced", "m", -8.0), "n": ("voiced", "n", -8.0), "l": ("voiced", "l", -6.0),
-    "r": ("voiced", "r", -6.0),
-    "b": ("noise", ((300, 1500, 1.0),), -16.0), "d": ("noise", ((3000, 5000, 1.0),), -16.0),
+    "r": ("voiced", "r", -6.0), "b": ("noise", ((300, 1500, 1.0),), -16.0),
+    "d": ("noise", ((3000, 5000, 1.0),), -16.0),
     "g": ("noise", ((1200, 2400, 1.0),), -16.0), "j": ("noise", ((2500, 4500, 1.0),), -14.0),
     "zh": ("noise", ((1800, 3200, 1.0),), -14.0), "z": ("noise", ((4500, 7500, 1.0),), -14.0),
     "p": ("noise", ((300, 1500, 1.0), (1500, 5000, 0.4)), -9.0),
@@ -148,7 +142,7 @@ def _initials_for(final):
     return tuple(initial for initial in _INITIAL_SOUNDS if allowed(initial))
 
 
-def _syllable_table():
+def syllable_table():
     """(finals that take an initial, finals that stand alone, {final: allowed initials})."""
     initials = {final: _initials_for(final) for final in _FINALS}
     with_initial = tuple(final for final in _FINALS if initials[final])
@@ -195,6 +189,26 @@ def _formant_power(freqs, formants):
     return power
 
 
+def _final_power(freqs, final):
+    """Power envelope [F] of a final: its nucleus reshaped by medial, offglide and nasal coda."""
+    nucleus, medial, offglide, coda = _FINALS[final]
+    (f1, a1), (f2, a2), (f3, a3) = _VOWELS[nucleus]
+    extra = []
+    if medial:
+        factor, shift2, shift3 = _MEDIALS[medial]
+        f1, f2, f3 = f1 * factor, f2 + shift2, f3 + shift3
+    if offglide:
+        f2 += _OFFGLIDES[offglide][0]
+        extra.append(_OFFGLIDES[offglide][1])
+    if coda:
+        a1, f2 = 0.7 * a1, f2 + _CODAS[coda][2]
+        extra.append(_CODAS[coda][0])
+    power = _formant_power(freqs, [(f1, a1), (f2, a2), (f3, a3)] + extra)
+    if coda:
+        power *= 1.0 - 0.9 / (1.0 + ((freqs - _CODAS[coda][1]) / 250.0) ** 2)
+    return power
+
+
 def _band_power(freqs, bands):
     """Sum of smooth band-pass shapes at freqs [F] (power)."""
     power = np.zeros_like(freqs)
@@ -215,9 +229,8 @@ def symbol_envelopes(sample_rate):
     freqs = np.linspace(0.0, sample_rate / 2.0, _SYN_N_FFT // 2 + 1)
     zero = np.zeros_like(freqs)
     envelopes = {}
-    for final, mixture in _FINALS.items():
-        power = sum(weight * _formant_power(freqs, _VOWELS[vowel]) for vowel, weight in mixture)
-        envelopes[final] = (_normalised(power, 0.0), zero)
+    for final in _FINALS:
+        envelopes[final] = (_normalised(_final_power(freqs, final), 0.0), zero)
     for initial, (kind, spec, level_db) in _INITIAL_SOUNDS.items():
         if kind == "voiced":
             envelopes[initial] = (_normalised(_formant_power(freqs, _VOWELS[spec]), level_db), zero)
@@ -255,11 +268,16 @@ def _pulse_train(f0, sample_rate):
 
 
 def synthesize(phones, durations, rng, envelopes, sample_rate, hop_size):
-    """Waveform [sum(durations) * hop_size] float32 peaking at PEAK.
+    """Renders one utterance.
 
     Args:
-        phones: list of n symbols. durations: n positive ints (mel frames). rng: numpy Generator (noise).
-        envelopes: from `symbol_envelopes(sample_rate)`.
+        phones: list of n symbols.
+        durations: n positive ints, mel frames per token.
+        rng: numpy Generator, draws the noise source.
+        envelopes: `symbol_envelopes(sample_rate)`.
+        sample_rate, hop_size: Hz and samples per mel frame.
+    Returns:
+        wav [sum(durations) * hop_size] float32 with peak PEAK.
     """
     lengths = np.asarray(durations, dtype=np.int64) * hop_size
     total = int(lengths.sum())
@@ -296,11 +314,8 @@ def _readme(num_utterances, seed, min_phones, max_phones, sample_rate, hop_size,
                f" --seed {seed} --min_phones {min_phones} --max_phones {max_phones}"
                f" --sample_rate {sample_rate} --hop_size {hop_size} --id_prefix {id_prefix}")
     return "\n".join([
-        "Generated demo corpus (datasets/demo_corpus.py): Mandarin-like phone sequences with synthetic audio.",
-        "Not speech: every phone token is a whole number of mel frames with a symbol-specific spectrum",
-        "(formant-filtered harmonics for finals and m/n/l/r, band noise for other initials, tones as pitch",
-        "glides on their final, a soft noise floor for sil/sp/#0-#3).",
-        "",
+        "Generated demo corpus (datasets/demo_corpus.py): Mandarin-like phone sequences, synthetic audio.",
+        "Not speech: each phone token is a whole number of mel frames with a spectrum set by its symbol.",
         f"Command: {command}",
         f"Seed: {seed}. Utterances: {num_utterances}. Tokens per utterance: {min_phones}-{max_phones}.",
         f"Audio: {sample_rate} Hz mono 16-bit; frame = hop = {hop_size} samples.",
@@ -321,8 +336,8 @@ def make_demo_corpus(out_dir, num_utterances, seed, min_phones, max_phones, samp
     """
     if not 4 <= min_phones <= max_phones:
         raise ValueError(f"need 4 <= min_phones <= max_phones, got {min_phones} and {max_phones}")
-    if num_utterances < 1 or hop_size < 1 or sample_rate < 8000:
-        raise ValueError("need num_utterances >= 1, hop_size >= 1 and sample_rate >= 8000")
+    if num_utterances < 1 or hop_size < 1 or sample_rate < 16000:
+        raise ValueError("need num_utterances >= 1, hop_size >= 1 and sample_rate >= 16000")
     ids = [f"{id_prefix}_{index:05d}" for index in range(1, num_utterances + 1)]
     label_dir, wav_dir = os.path.join(out_dir, "labels"), os.path.join(out_dir, "wavs")
     if os.path.isdir(label_dir):
@@ -330,7 +345,7 @@ def make_demo_corpus(out_dir, num_utterances, seed, min_phones, max_phones, samp
         if any(name.endswith(".lab") for name in stale):
             raise ValueError(f"{label_dir}: holds labels of another corpus (e.g. {stale[0]}); use an empty dir")
     rng = np.random.default_rng(seed)
-    table = _syllable_table()
+    table = syllable_table()
     envelopes = symbol_envelopes(sample_rate)
     duration_lines = []
     for utt_id in ids:
@@ -372,7 +387,7 @@ def main(argv):
     ids = make_demo_corpus(FLAGS.out_dir, FLAGS.num_utterances, FLAGS.seed, FLAGS.min_phones,
                            FLAGS.max_phones, sample_rate=FLAGS.sample_rate, hop_size=FLAGS.hop_size,
                            id_prefix=FLAGS.id_prefix)
-    print(f"wrote {len(ids)} utterances to {FLAGS.out_dir}")
+    logging.info("wrote %d utterances to %s", len(ids), FLAGS.out_dir)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield temp_path
+        os.chmod(temp_path, 0o644)  # mkstemp creates 0600; outputs are ordinary readable files
         os.replace(temp_path, path)
     except BaseException:
         if os.path.exists(temp_path):

@@ -61,8 +61,8 @@ def read_label_file(path):
 
 
 def list_label_files(label_dir):
-    """Sorted paths of the `*.lab` (or `*.txt`) files in a directory."""
+    """Sorted paths of the `*.lab` files in a directory."""
     if not os.path.isdir(label_dir):
         raise LabelError(f"{label_dir}: label directory does not exist")
-    names = sorted(name for name in os.listdir(label_dir) if name.endswith((".lab", ".txt")))
+    names = sorted(name for name in os.listdir(label_dir) if name.endswith(".lab"))
     return [os.path.join(label_dir, name) for name in names]

@@ -13,7 +13,8 @@ Output in `out_dir` (every file written atomically):
 
 Bad input never stops a run: each problem skips its utterance (or label file), is counted under one of
 `SKIP_REASONS` and reported as one line naming the file. Utterances whose mel and wav already exist are
-reused (lengths read from the file headers) unless `overwrite`.
+reused (lengths read from the file headers) unless `overwrite`, or unless the feature settings differ from
+the `hparams.yaml` of the previous run in out_dir (then everything is recomputed).
 """
 import collections
 import concurrent.futures
@@ -34,6 +35,8 @@ from datasets.labels import list_label_files
 from datasets.labels import parse_label_line
 from datasets.symbols import EOS
 from datasets.symbols import SYMBOLS
+from hparams import HParamsError
+from hparams import load_hparams
 
 METADATA_HEADER = "id|n_samples|n_frames|n_phones|phones"
 # Audio whose peak is below this level (dBFS) is treated as silence: the trimmer cannot trim it.
@@ -163,6 +166,17 @@ def _existing_lengths(mel_path, wav_path, features):
     return info.frames, shape[0]
 
 
+def _settings_changed(out_dir, features):
+    """True when out_dir holds the hparams.yaml of an earlier run with different feature settings."""
+    path = os.path.join(out_dir, "hparams.yaml")
+    if not os.path.isfile(path):
+        return False
+    try:
+        return feature_settings(load_hparams(path)) != features
+    except HParamsError:
+        return True
+
+
 def process_utterance(utt_id, wav_path, out_dir, features, max_frames, overwrite):
     """Load -> trim -> mel -> align -> write one utterance (runs in a worker process).
 
@@ -187,6 +201,8 @@ def process_utterance(utt_id, wav_path, out_dir, features, max_frames, overwrite
             wav = audio.load_wav(wav_path, features["sample_rate"])
         except audio.AudioError as error:
             return Skip("unreadable wav", str(error))
+        except (ValueError, RuntimeError) as error:  # e.g. resampling an odd rate
+            return Skip("processing error", f"{wav_path}: loading failed ({error})")
         level = audio.peak_db(wav)
         if level < SILENCE_PEAK_DB:
             return Skip("silent audio", f"{wav_path}: silent audio (peak {level:.1f} dBFS, "
@@ -285,6 +301,10 @@ def preprocess_corpus(label_dir, wav_dir, out_dir, hp, valid_size, n_jobs=1, ove
     if os.path.realpath(os.path.join(out_dir, "wavs")) == os.path.realpath(wav_dir):
         raise ValueError(f"{out_dir}: out_dir/wavs is the source wav_dir; choose another out_dir")
     features = feature_settings(hp)
+    if not overwrite and _settings_changed(out_dir, features):
+        logging.warning("%s: feature settings differ from the previous run; recomputing every utterance",
+                        os.path.join(out_dir, "hparams.yaml"))
+        overwrite = True
     utterances, skips = collect_utterances(label_dir)
     for skip in skips:
         logging.warning(skip.message)

@@ -30,9 +30,9 @@ GMM math (Battenberg et al. 2019, Table 1). Raw MLP outputs w_hat, delta_hat, si
 with eps = SIGMA_EPSILON, and, with mu = prev_mu + Delta,
     alpha[b, j] = sum_k w_k / Z_k * exp(-(j - mu_k)^2 / (2 sigma_k^2))   for j < memory_lengths[b], else 0,
 not renormalised. Numerics: computed in log space, log w - log Z - z^2 with z = (j - mu) / (sqrt(2) sigma), so
-no square root is taken and exp() cannot overflow for |raw| <= 30; z is clipped to +-MAX_ABS_Z before squaring:
-beyond that the term is exp(-10^4), exactly 0 in float32, so clipping changes no value and gives a zero (not NaN)
-gradient where (j - mu) / sigma would overflow.
+no square root is taken and exp() cannot overflow for |raw| <= 30. z is clipped to +-MAX_ABS_Z before squaring:
+beyond that the term is exp(-10^4), exactly 0 in float32, so clipping changes no value, and it turns the NaN
+gradient of an overflowing z (e.g. V1 with raw values of +-60) into the true, zero, gradient.
 """
 import math
 

@@ -53,9 +53,10 @@ class Prenet(keras.layers.Layer):
         self.units = [int(u) for u in units]
         self.dropout_rate = _check_rate("dropout_rate", dropout_rate)
         self.always_dropout = bool(always_dropout)
-        self.dense_layers = [keras.layers.Dense(u, activation="relu", name=f"dense_{i}")
+        policy = self.dtype_policy
+        self.dense_layers = [keras.layers.Dense(u, activation="relu", dtype=policy, name=f"dense_{i}")
                              for i, u in enumerate(self.units)]
-        self.dropout_layers = [keras.layers.Dropout(self.dropout_rate, name=f"dropout_{i}")
+        self.dropout_layers = [keras.layers.Dropout(self.dropout_rate, dtype=policy, name=f"dropout_{i}")
                                for i in range(len(self.units))]
 
     def build(self, input_shape):
@@ -98,9 +99,10 @@ class HighwayNet(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = int(units)
         self.num_layers = int(num_layers)
-        self.h_layers = [keras.layers.Dense(self.units, activation="relu", name=f"h_{i}")
+        policy = self.dtype_policy
+        self.h_layers = [keras.layers.Dense(self.units, activation="relu", dtype=policy, name=f"h_{i}")
                          for i in range(self.num_layers)]
-        self.t_layers = [keras.layers.Dense(self.units, activation="sigmoid", name=f"t_{i}",
+        self.t_layers = [keras.layers.Dense(self.units, activation="sigmoid", dtype=policy, name=f"t_{i}",
                                             bias_initializer=keras.initializers.Constant(-1.0))
                          for i in range(self.num_layers)]
 
@@ -144,9 +146,9 @@ class Conv1DBatchNorm(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.dropout_rate = _check_rate("dropout_rate", dropout_rate)
         self.conv = keras.layers.Conv1D(self.filters, self.kernel_size, padding="same", use_bias=False,
-                                        name="conv")
-        self.batch_norm = keras.layers.BatchNormalization(name="batch_norm")
-        self.dropout = keras.layers.Dropout(self.dropout_rate, name="dropout")
+                                        dtype=self.dtype_policy, name="conv")
+        self.batch_norm = keras.layers.BatchNormalization(dtype=self.dtype_policy, name="batch_norm")
+        self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy, name="dropout")
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -192,16 +194,17 @@ class CBHG(keras.layers.Layer):
         self.highway_units = int(highway_units)
         self.highway_layers = int(highway_layers)
         self.gru_units = int(gru_units)
-        self.bank = [Conv1DBatchNorm(self.bank_filters, k, "relu", 0.0, name=f"bank_{k}")
+        policy = self.dtype_policy
+        self.bank = [Conv1DBatchNorm(self.bank_filters, k, "relu", 0.0, dtype=policy, name=f"bank_{k}")
                      for k in range(1, self.bank_size + 1)]
-        self.pool = keras.layers.MaxPooling1D(pool_size=2, strides=1, padding="same", name="pool")
+        self.pool = keras.layers.MaxPooling1D(pool_size=2, strides=1, padding="same", dtype=policy, name="pool")
         last = len(self.projection_filters) - 1
         self.projections = [Conv1DBatchNorm(f, self.projection_kernel_size, "relu" if i < last else None, 0.0,
-                                            name=f"projection_{i}")
+                                            dtype=policy, name=f"projection_{i}")
                             for i, f in enumerate(self.projection_filters)]
-        self.highway = HighwayNet(self.highway_units, self.highway_layers, name="highway")
-        self.rnn = keras.layers.Bidirectional(
-            keras.layers.GRU(self.gru_units, return_sequences=True, name="gru"), name="bidirectional_gru")
+        self.highway = HighwayNet(self.highway_units, self.highway_layers, dtype=policy, name="highway")
+        gru = keras.layers.GRU(self.gru_units, return_sequences=True, dtype=policy, name="gru")
+        self.rnn = keras.layers.Bidirectional(gru, dtype=policy, name="bidirectional_gru")
         self.residual_dense = None
         self.highway_dense = None
 
@@ -215,10 +218,11 @@ class CBHG(keras.layers.Layer):
             shape = shape[:-1] + (conv.filters,)
         width = self.projection_filters[-1]
         if input_shape[-1] != width:
-            self.residual_dense = keras.layers.Dense(width, name="residual_dense")
+            self.residual_dense = keras.layers.Dense(width, dtype=self.dtype_policy, name="residual_dense")
             self.residual_dense.build(input_shape)
         if width != self.highway_units:
-            self.highway_dense = keras.layers.Dense(self.highway_units, name="highway_dense")
+            self.highway_dense = keras.layers.Dense(self.highway_units, dtype=self.dtype_policy,
+                                                    name="highway_dense")
             self.highway_dense.build(shape)
         shape = shape[:-1] + (self.highway_units,)
         self.highway.build(shape)
@@ -272,9 +276,9 @@ class PostNet(keras.layers.Layer):
         self.dropout_rate = _check_rate("dropout_rate", dropout_rate)
         last = self.num_layers - 1
         self.convs = [Conv1DBatchNorm(self.filters, self.kernel_size, "tanh" if i < last else None,
-                                      self.dropout_rate, name=f"conv_{i}")
+                                      self.dropout_rate, dtype=self.dtype_policy, name=f"conv_{i}")
                       for i in range(self.num_layers)]
-        self.projection = keras.layers.Dense(self.output_dim, name="projection")
+        self.projection = keras.layers.Dense(self.output_dim, dtype=self.dtype_policy, name="projection")
 
     def build(self, input_shape):
         shape = tuple(input_shape)

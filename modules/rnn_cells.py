@@ -22,7 +22,7 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         if not 0.0 <= self.zoneout_rate <= 1.0:
             raise ValueError(f"zoneout_rate must be in [0, 1], got {self.zoneout_rate}")
         self.seed = seed
-        self.cell = keras.layers.LSTMCell(self.units, name="lstm_cell")
+        self.cell = keras.layers.LSTMCell(self.units, dtype=self.dtype_policy, name="lstm_cell")
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     @property
@@ -76,7 +76,7 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         self.zoneout_rate = float(zoneout_rate)
         self.seed = seed
         self.cells = [ZoneoutLSTMCell(u, self.zoneout_rate, seed=None if seed is None else seed + i,
-                                      name=f"zoneout_lstm_{i}")
+                                      dtype=self.dtype_policy, name=f"zoneout_lstm_{i}")
                       for i, u in enumerate(self.units)]
 
     @property

@@ -38,19 +38,24 @@ class Tacotron(keras.Model):
         """Variables frozen by `retrain_decoder_only` (phone embedding, encoder pre-net, encoder)."""
         return self.encoder.trainable_variables
 
-    def call(self, phones, input_lengths, mel_targets, training=False):
+    def call(self, phones, input_lengths, mel_targets, mel_lengths=None, training=False):
         """Teacher-forced forward pass.
 
         Args:
             phones: [B, T_in] int32; input_lengths: [B] int32.
             mel_targets: [B, T_out, n_mels], T_out a multiple of r.
+            mel_lengths: optional [B] int32 true frame counts; the post-net then ignores padded frames
+                (batch-norm statistics) and its residual is zero there.
         Returns:
             dict(mel_before, mel_after [B, T_out, n_mels], stop_logits [B, T_out],
                  alignments [B, T_out / r, T_in])
         """
         memory = self.encoder(phones, input_lengths, training=training)
         decoded = self.decoder(memory, input_lengths, mel_targets, training=training)
-        mel_after = decoded["frames"] + self.postnet(decoded["frames"], training=training)
+        mask = None
+        if mel_lengths is not None:
+            mask = tf.sequence_mask(mel_lengths, tf.shape(mel_targets)[1])
+        mel_after = decoded["frames"] + self.postnet(decoded["frames"], mask=mask, training=training)
         return {"mel_before": decoded["frames"], "mel_after": mel_after,
                 "stop_logits": decoded["stop_logits"], "alignments": decoded["alignments"]}
 
@@ -67,8 +72,8 @@ class Tacotron(keras.Model):
         memory = self.encoder(phones, input_lengths, training=False)
         decoded = self.decoder.infer(memory, input_lengths, seeds=seeds)
         frames = decoded["frames"]
-        mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1], dtype=frames.dtype)
-        mel = (frames + self.postnet(frames, training=False)) * mask[:, :, None]
+        mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1])
+        mel = (frames + self.postnet(frames, mask=mask, training=False)) * tf.cast(mask, frames.dtype)[:, :, None]
         return {"mel": mel, "mel_lengths": decoded["mel_lengths"],
                 "stop_probabilities": tf.sigmoid(tf.cast(decoded["stop_logits"], tf.float32)),
                 "alignments": decoded["alignments"], "hit_max_steps": decoded["hit_max_steps"]}

@@ -50,7 +50,8 @@ def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, a
 
     def replica_step(batch):
         with tf.GradientTape() as tape:
-            outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], training=True)
+            outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
+                            training=True)
             losses = tacotron_loss(batch, outputs, outputs_per_step, pos_weight)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = losses["loss"] / replicas
@@ -88,7 +89,8 @@ def make_eval_step(model, outputs_per_step, pos_weight, acoustic_dim):
 
     @tf.function(input_signature=[batch_signature(acoustic_dim)])
     def eval_step(batch):
-        outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], training=False)
+        outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
+                        training=False)
         return tacotron_loss(batch, outputs, outputs_per_step, pos_weight), outputs
 
     return eval_step

@@ -24,7 +24,6 @@ def reference_gmm(w_hat, delta_hat, sigma_hat, prev_mu, lengths, max_time, versi
     """Table 1 in float64 with plain loops. Inputs [B, K] arrays; returns (alignments [B, max_time], mu [B, K])."""
     w_hat, delta_hat, sigma_hat, prev_mu = (np.asarray(x, np.float64) for x in (w_hat, delta_hat, sigma_hat,
                                                                                  prev_mu))
-    softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
     if version == "v0":
         w, delta = np.exp(w_hat), np.exp(delta_hat)
         sigma = np.sqrt(np.exp(-sigma_hat) / 2.0)
@@ -34,7 +33,8 @@ def reference_gmm(w_hat, delta_hat, sigma_hat, prev_mu, lengths, max_time, versi
         if version == "v1":
             delta, sigma = np.exp(delta_hat), np.sqrt(np.exp(sigma_hat))
         else:
-            delta, sigma = softplus(delta_hat), softplus(sigma_hat) + REFERENCE_SIGMA_EPSILON
+            delta = np.logaddexp(0.0, delta_hat)  # softplus
+            sigma = np.logaddexp(0.0, sigma_hat) + REFERENCE_SIGMA_EPSILON
         z = np.sqrt(2.0 * np.pi * sigma ** 2)
     mu = prev_mu + delta
     alignments = np.zeros([w.shape[0], max_time])

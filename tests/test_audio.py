@@ -1,4 +1,4 @@
-"""Feature pipeline: mel parity with an independent NumPy computation, trimming margins, alignment, loading."""
+"""Feature pipeline: mel parity with an independent NumPy computation, trim margins, alignment, loading."""
 import os
 
 import librosa

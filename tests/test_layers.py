@@ -296,3 +296,20 @@ def test_get_config_round_trip(make, shape):
     clone.build(x.shape)
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(clone(x, training=False).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_mixed_precision_outputs_use_compute_dtype():
+    policy = "mixed_float16"
+    mask = tf.sequence_mask([4, 2], 4)
+    prenet = Prenet(units=[8, 4], dropout_rate=0.5, always_dropout=True, dtype=policy)
+    y = prenet(tf.constant(_normal([2, 5])), seeds=tf.constant([[1, 2], [3, 4]], tf.int32))
+    cbhg = CBHG(bank_size=2, bank_filters=3, projection_filters=[4, 5], projection_kernel_size=3,
+                highway_units=6, highway_layers=1, gru_units=3, dtype=policy)
+    memory = cbhg(tf.constant(_normal([2, 4, 7])), mask=mask)
+    postnet = PostNet(num_layers=2, filters=4, kernel_size=3, output_dim=6, dropout_rate=0.5, dtype=policy)
+    residual = postnet(memory, mask=mask, training=True)
+    for tensor in (y, memory, residual):
+        assert tensor.dtype == tf.float16
+        assert np.all(np.isfinite(tensor.numpy()))
+    assert cbhg.rnn.forward_layer.compute_dtype == "float16"
+    assert cbhg.bank[0].batch_norm.compute_dtype == "float16"

@@ -1,0 +1,55 @@
+"""Loading a trained model for synthesis and export, and the per-utterance dropout seeds.
+
+A training directory (train.py --log_dir) holds `hparams.yaml` and `checkpoints/`; that is all synthesis
+and export need, so no flag has to be repeated.
+"""
+import os
+import zlib
+
+import tensorflow as tf
+
+import hparams as hparams_lib
+from tacotron.checkpoints import make_checkpoint
+from tacotron.checkpoints import restore
+from tacotron.model import create_model
+
+
+class ModelLoadError(ValueError):
+    """A training directory that cannot be loaded; the message names the file and the problem."""
+
+
+def load_model(checkpoint_dir, checkpoint_path=None):
+    """Builds the model from `<checkpoint_dir>/hparams.yaml` and restores the latest checkpoint.
+
+    Args:
+        checkpoint_dir: a train.py --log_dir.
+        checkpoint_path: a specific checkpoint prefix (default: the latest in checkpoint_dir/checkpoints).
+    Returns:
+        (model, hp, checkpoint_path)
+    Raises:
+        ModelLoadError naming the missing or mismatching file.
+    """
+    hparams_path = os.path.join(checkpoint_dir, "hparams.yaml")
+    if not os.path.isfile(hparams_path):
+        raise ModelLoadError(f"{hparams_path}: not found (is {checkpoint_dir} a train.py --log_dir?)")
+    try:
+        hp = hparams_lib.load_hparams(hparams_path)
+    except hparams_lib.HParamsError as error:
+        raise ModelLoadError(str(error)) from None
+    if checkpoint_path is None:
+        checkpoint_path = tf.train.latest_checkpoint(os.path.join(checkpoint_dir, "checkpoints"))
+        if checkpoint_path is None:
+            raise ModelLoadError(f"{os.path.join(checkpoint_dir, 'checkpoints')}: no checkpoint found")
+    model = create_model(hp)
+    try:
+        restore(make_checkpoint(model), checkpoint_path)
+    except (ValueError, tf.errors.OpError) as error:
+        raise ModelLoadError(f"{checkpoint_path}: does not match {hparams_path} "
+                             f"({str(error).splitlines()[0]})") from None
+    return model, hp, checkpoint_path
+
+
+def utterance_seed(seed, utt_id):
+    """The pre-net dropout seed of one utterance: depends on the run seed and the utterance id only, so an
+    utterance synthesises the same alone or in any batch. Returns a non-negative int32."""
+    return (zlib.crc32(utt_id.encode("utf-8")) ^ (seed * 2654435761)) & 0x7FFFFFFF

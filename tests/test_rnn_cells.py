@@ -1,0 +1,198 @@
+"""Tests for modules/rnn_cells.py: ZoneoutLSTMCell and StackedZoneoutLSTM (tiny sizes, seeded)."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modules.rnn_cells import StackedZoneoutLSTM, ZoneoutLSTMCell
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(4321)
+
+
+def _normal(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def _np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_lstm(x, h, c, kernel, recurrent_kernel, bias):
+    """Keras LSTM gate order i, f, c, o; x: [B, D]; h, c: [B, U]."""
+    z = x @ kernel + h @ recurrent_kernel + bias
+    i, f, g, o = np.split(z, 4, axis=-1)
+    c_new = _np_sigmoid(f) * c + _np_sigmoid(i) * np.tanh(g)
+    return _np_sigmoid(o) * np.tanh(c_new), c_new
+
+
+def _plain_copy(cell, input_dim):
+    """A plain keras LSTMCell carrying the same weights as ZoneoutLSTMCell `cell`."""
+    plain = keras.layers.LSTMCell(cell.units)
+    plain.build((None, input_dim))
+    plain.set_weights(cell.cell.get_weights())
+    return plain
+
+
+def _states(batch, units, seed):
+    return [tf.constant(_normal([batch, units], seed)), tf.constant(_normal([batch, units], seed + 1))]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_zoneout_cell_shapes_and_initial_state(batch):
+    cell = ZoneoutLSTMCell(units=6, zoneout_rate=0.1)
+    assert cell.state_size == [6, 6] and cell.output_size == 6
+    states = cell.get_initial_state(batch, tf.float32)
+    assert [s.shape for s in states] == [(batch, 6), (batch, 6)]
+    assert all(np.all(s.numpy() == 0.0) for s in states)
+    output, (h, c) = cell(tf.constant(_normal([batch, 4])), states, training=True)
+    assert output.shape == (batch, 6) and h.shape == (batch, 6) and c.shape == (batch, 6)
+    assert cell.get_initial_state(batch)[0].dtype == tf.float32
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_zoneout_cell_inference_is_plain_lstm(batch):
+    cell = ZoneoutLSTMCell(units=6, zoneout_rate=0.5)
+    x = tf.constant(_normal([batch, 4]))
+    states = _states(batch, 6, seed=1)
+    output, (h, c) = cell(x, states, training=False)
+    plain_output, (plain_h, plain_c) = _plain_copy(cell, 4)(x, states, training=False)
+    assert np.array_equal(output.numpy(), plain_output.numpy())
+    assert np.array_equal(h.numpy(), plain_h.numpy())
+    assert np.array_equal(c.numpy(), plain_c.numpy())
+    again, _ = cell(x, states, training=False)
+    assert np.array_equal(again.numpy(), output.numpy())
+    np_h, np_c = _np_lstm(x.numpy(), states[0].numpy(), states[1].numpy(),
+                          *(w.numpy() for w in cell.cell.weights))
+    np.testing.assert_allclose(h.numpy(), np_h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.numpy(), np_c, rtol=1e-5, atol=1e-6)
+
+
+def test_zoneout_rate_one_keeps_previous_state_in_training():
+    cell = ZoneoutLSTMCell(units=5, zoneout_rate=1.0)
+    states = _states(3, 5, seed=2)
+    output, (h, c) = cell(tf.constant(_normal([3, 4])), states, training=True)
+    np.testing.assert_array_equal(h.numpy(), states[0].numpy())
+    np.testing.assert_array_equal(c.numpy(), states[1].numpy())
+    np.testing.assert_array_equal(output.numpy(), states[0].numpy())
+
+
+def test_zoneout_mixes_previous_and_new_with_independent_masks():
+    cell = ZoneoutLSTMCell(units=64, zoneout_rate=0.5)
+    x = tf.constant(_normal([4, 3]))
+    states = _states(4, 64, seed=3)
+    _, (h, c) = cell(x, states, training=True)
+    _, (new_h, new_c) = _plain_copy(cell, 3)(x, states)
+    h, c = h.numpy(), c.numpy()
+    keep_h = h == states[0].numpy()
+    keep_c = c == states[1].numpy()
+    np.testing.assert_array_equal(h[~keep_h], new_h.numpy()[~keep_h])
+    np.testing.assert_array_equal(c[~keep_c], new_c.numpy()[~keep_c])
+    assert 0.3 < keep_h.mean() < 0.7 and 0.3 < keep_c.mean() < 0.7
+    assert not np.array_equal(keep_h, keep_c)
+
+
+def test_zoneout_rate_zero_in_training_is_plain_lstm():
+    cell = ZoneoutLSTMCell(units=5, zoneout_rate=0.0)
+    x = tf.constant(_normal([2, 3]))
+    states = _states(2, 5, seed=4)
+    output, _ = cell(x, states, training=True)
+    plain_output, _ = _plain_copy(cell, 3)(x, states)
+    np.testing.assert_array_equal(output.numpy(), plain_output.numpy())
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_stacked_shapes_and_inference_equals_chained_plain_cells(batch):
+    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.3)
+    assert stack.state_size == [[6, 6], [5, 5]] and stack.output_size == 5
+    x = tf.constant(_normal([batch, 4]))
+    states = [_states(batch, 6, seed=5), _states(batch, 5, seed=7)]
+    output, new_states = stack(x, states, training=False)
+    assert output.shape == (batch, 5)
+    assert [[s.shape for s in pair] for pair in new_states] == [[(batch, 6)] * 2, [(batch, 5)] * 2]
+    first_out, first_states = _plain_copy(stack.cells[0], 4)(x, states[0])
+    second_out, second_states = _plain_copy(stack.cells[1], 6)(first_out, states[1])
+    np.testing.assert_array_equal(output.numpy(), second_out.numpy())
+    for got, want in zip(new_states[0] + new_states[1], first_states + second_states):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    initial = stack.get_initial_state(batch, tf.float32)
+    assert [[s.shape for s in pair] for pair in initial] == [[(batch, 6)] * 2, [(batch, 5)] * 2]
+
+
+def test_stacked_rejects_wrong_number_of_states():
+    stack = StackedZoneoutLSTM(units=[4, 4], zoneout_rate=0.1)
+    with pytest.raises(ValueError):
+        stack(tf.constant(_normal([2, 3])), [_states(2, 4, seed=0)])
+
+
+def _run_in_while_loop(stack, x, states, steps, training):
+    @tf.function
+    def run(x, states):
+        def body(step, output, states):
+            output, states = stack(x + tf.cast(step, x.dtype), states, training=training)
+            return step + 1, output, states
+        output = tf.zeros([x.shape[0], stack.output_size])
+        return tf.while_loop(lambda step, output, states: step < steps, body, (tf.constant(0), output, states))
+    _, output, states = run(x, states)
+    return output, states
+
+
+def test_stacked_inside_while_loop_matches_eager_steps():
+    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.3)
+    x = tf.constant(_normal([3, 4]))
+    stack.build(x.shape)
+    states = stack.get_initial_state(3, tf.float32)
+    output, final = _run_in_while_loop(stack, x, states, steps=4, training=False)
+    eager_states = states
+    for step in range(4):
+        eager_output, eager_states = stack(x + float(step), eager_states, training=False)
+    np.testing.assert_allclose(output.numpy(), eager_output.numpy(), rtol=1e-5, atol=1e-6)
+    for got, want in zip(tf.nest.flatten(final), tf.nest.flatten(eager_states)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_stacked_zoneout_inside_while_loop_in_training():
+    x = tf.constant(_normal([2, 4]))
+    frozen = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=1.0)
+    frozen.build(x.shape)
+    states = [_states(2, 6, seed=8), _states(2, 5, seed=10)]
+    output, final = _run_in_while_loop(frozen, x, states, steps=3, training=True)
+    np.testing.assert_array_equal(output.numpy(), states[1][0].numpy())
+    for got, want in zip(tf.nest.flatten(final), tf.nest.flatten(states)):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.5, seed=3)
+    stack.build(x.shape)
+    zoned, _ = _run_in_while_loop(stack, x, stack.get_initial_state(2), steps=3, training=True)
+    plain, _ = _run_in_while_loop(stack, x, stack.get_initial_state(2), steps=3, training=False)
+    assert np.all(np.isfinite(zoned.numpy()))
+    assert not np.allclose(zoned.numpy(), plain.numpy())
+
+
+@pytest.mark.parametrize("make,input_dim", [
+    (lambda: ZoneoutLSTMCell(units=5, zoneout_rate=0.1, seed=7), 3),
+    (lambda: StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.2), 3),
+])
+def test_get_config_round_trip(make, input_dim):
+    layer = make()
+    config = layer.get_config()
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    x = tf.constant(_normal([2, input_dim]))
+    states = layer.get_initial_state(2, tf.float32)
+    expected, _ = layer(x, states, training=False)
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    got, _ = clone(x, states, training=False)
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_mixed_precision_states_and_outputs_are_float16():
+    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.5, dtype="mixed_float16")
+    states = stack.get_initial_state(2)
+    assert all(s.dtype == tf.float16 for s in tf.nest.flatten(states))
+    output, states = stack(tf.constant(_normal([2, 4])), states, training=True)
+    assert output.dtype == tf.float16
+    assert all(s.dtype == tf.float16 for s in tf.nest.flatten(states))
+    assert stack.cells[1].cell.variable_dtype == "float32"
