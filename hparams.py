@@ -14,7 +14,7 @@ import yaml
 
 from datasets import fileio
 
-ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm")
+ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm", "dca")
 GMM_VERSIONS = ("v0", "v1", "v2", "v2b")
 PRESETS = ("course", "small")
 
@@ -75,7 +75,7 @@ _DEFINITIONS = (
     ("decoder_prenet_dropout", 0.5, "Decoder pre-net dropout rate (kept on at inference, as in the course)."),
     ("decoder_rnn_units", [1024, 1024], "Decoder zoneout-LSTM layer sizes."),
     ("zoneout_rate", 0.1, "Zoneout rate of the decoder LSTMs (training only)."),
-    ("attention_type", "gmm", "One of bahdanau, location_sensitive, gmm."),
+    ("attention_type", "gmm", "One of bahdanau, location_sensitive, gmm, dca."),
     ("attention_dim", 128, "Hidden size of content-based and location-sensitive attention."),
     ("location_filters", 32, "Location-sensitive attention: filters over cumulative alignments."),
     ("location_kernel_size", 31, "Location-sensitive attention: filter length."),
@@ -83,6 +83,12 @@ _DEFINITIONS = (
     ("gmm_num_mixtures", 5, "GMM attention: mixture components K."),
     ("gmm_hidden_units", 256, "GMM attention: hidden units of the MLP on the query."),
     ("gmm_hidden_activation", "relu", "GMM attention: MLP activation (the paper uses tanh with 128 units)."),
+    ("dca_filters", 8, "Dynamic convolution attention: static filters, and dynamic filters."),
+    ("dca_kernel_size", 21, "Dynamic convolution attention: length of the static and dynamic filters."),
+    ("dca_prior_alpha", 0.1, "Dynamic convolution attention: beta-binomial prior alpha."),
+    ("dca_prior_beta", 0.9, "Dynamic convolution attention: beta-binomial prior beta."),
+    ("dca_prior_length", 11, "Dynamic convolution attention: length of the causal prior filter."),
+    ("dca_prior_floor", 1e-6, "Dynamic convolution attention: floor of the prior before its log."),
     ("postnet_layers", 5, "Post-net conv layers."),
     ("postnet_filters", 512, "Post-net channels."),
     ("postnet_kernel_size", 5, "Post-net kernel size."),
@@ -125,7 +131,8 @@ _POSITIVE = ("batch_size", "start_decay", "decay_steps", "total_training_steps",
              "cbhg_bank_filters", "cbhg_projection_kernel_size", "cbhg_highway_units", "cbhg_gru_units",
              "attention_dim", "location_filters", "location_kernel_size", "gmm_num_mixtures",
              "gmm_hidden_units", "postnet_layers", "postnet_filters", "postnet_kernel_size",
-             "max_frames_per_phone", "shuffle_buffer_size", "num_buckets", "start_lr", "end_lr",
+             "max_frames_per_phone", "shuffle_buffer_size", "dca_filters", "dca_kernel_size",
+             "dca_prior_alpha", "dca_prior_beta", "dca_prior_length", "dca_prior_floor", "num_buckets", "start_lr", "end_lr",
              "max_abs_value", "griffin_lim_power")
 _NON_NEGATIVE = ("num_silent_frames", "cbhg_highway_layers", "min_decoder_steps", "fmin", "gradclip_value",
                  "cross_entropy_pos_weight", "trim_top_db")

@@ -19,15 +19,17 @@ import tensorflow as tf
 from modules.attention import BahdanauAttention
 from modules.attention import GMMAttentionComputer
 from modules.attention import LocationSensitiveAttention
+from modules.dca_attention import DynamicConvolutionAttention
 from modules.decoder_cells import BasicTacoDecoderCell
 from modules.decoder_cells import GMMTacoDecoderCell
 from modules.layers import Prenet
 
-ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm")
+ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm", "dca")
 
 
 def create_attention(attention_type, attention_dim, location_filters, location_kernel_size, gmm_version,
-                     gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation):
+                     gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation, dca_filters,
+                     dca_kernel_size, dca_prior_alpha, dca_prior_beta, dca_prior_length, dca_prior_floor):
     """The attention layer named by `attention_type` (plain arguments; see hparams.py for their meaning)."""
     if attention_type == "bahdanau":
         return BahdanauAttention(units=attention_dim, name="attention")
@@ -38,6 +40,12 @@ def create_attention(attention_type, attention_dim, location_filters, location_k
         return GMMAttentionComputer(num_mixtures=gmm_num_mixtures, hidden_units=gmm_hidden_units,
                                     version=gmm_version, hidden_activation=gmm_hidden_activation,
                                     name="attention")
+    if attention_type == "dca":
+        return DynamicConvolutionAttention(
+            units=attention_dim, static_filters=dca_filters, static_kernel_size=dca_kernel_size,
+            dynamic_filters=dca_filters, dynamic_kernel_size=dca_kernel_size, prior_alpha=dca_prior_alpha,
+            prior_beta=dca_prior_beta, prior_length=dca_prior_length, prior_floor=dca_prior_floor,
+            name="attention")
     raise ValueError(f"unknown attention_type {attention_type!r}; choose one of {', '.join(ATTENTION_TYPES)}")
 
 
@@ -73,7 +81,8 @@ class TacotronDecoder(keras.layers.Layer):
     def __init__(self, attention_type, attention_dim, location_filters, location_kernel_size, gmm_version,
                  gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation, prenet_units, prenet_dropout,
                  rnn_units, zoneout_rate, outputs_per_step, acoustic_dim, stop_threshold, min_decoder_steps,
-                 max_frames_per_phone, **kwargs):
+                 max_frames_per_phone, dca_filters, dca_kernel_size, dca_prior_alpha, dca_prior_beta,
+                 dca_prior_length, dca_prior_floor, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # the memory's Keras mask is not needed: memory_lengths are explicit
         self._config = dict(
@@ -83,7 +92,9 @@ class TacotronDecoder(keras.layers.Layer):
             gmm_hidden_activation=gmm_hidden_activation, prenet_units=list(prenet_units),
             prenet_dropout=prenet_dropout, rnn_units=list(rnn_units), zoneout_rate=zoneout_rate,
             outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, stop_threshold=stop_threshold,
-            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone)
+            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone,
+            dca_filters=dca_filters, dca_kernel_size=dca_kernel_size, dca_prior_alpha=dca_prior_alpha,
+            dca_prior_beta=dca_prior_beta, dca_prior_length=dca_prior_length, dca_prior_floor=dca_prior_floor)
         self.outputs_per_step = outputs_per_step
         self.acoustic_dim = acoustic_dim
         self.stop_threshold = stop_threshold
@@ -92,7 +103,9 @@ class TacotronDecoder(keras.layers.Layer):
         self.prenet = Prenet(units=list(prenet_units), dropout_rate=prenet_dropout, always_dropout=True,
                              name="decoder_prenet")
         attention = create_attention(attention_type, attention_dim, location_filters, location_kernel_size,
-                                     gmm_version, gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation)
+                                     gmm_version, gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation,
+                                     dca_filters, dca_kernel_size, dca_prior_alpha, dca_prior_beta,
+                                     dca_prior_length, dca_prior_floor)
         cell_class = GMMTacoDecoderCell if attention_type == "gmm" else BasicTacoDecoderCell
         self.cell = cell_class(attention=attention, rnn_units=rnn_units, zoneout_rate=zoneout_rate,
                                outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, name="decoder_cell")

@@ -101,7 +101,10 @@ def model_configs(hp):
         prenet_units=hp.decoder_prenet_units, prenet_dropout=hp.decoder_prenet_dropout,
         rnn_units=hp.decoder_rnn_units, zoneout_rate=hp.zoneout_rate, outputs_per_step=hp.outputs_per_step,
         acoustic_dim=hp.acoustic_dim, stop_threshold=hp.stop_threshold,
-        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone)
+        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone,
+        dca_filters=hp.dca_filters, dca_kernel_size=hp.dca_kernel_size, dca_prior_alpha=hp.dca_prior_alpha,
+        dca_prior_beta=hp.dca_prior_beta, dca_prior_length=hp.dca_prior_length,
+        dca_prior_floor=hp.dca_prior_floor)
     postnet_config = dict(num_layers=hp.postnet_layers, filters=hp.postnet_filters,
                           kernel_size=hp.postnet_kernel_size, dropout_rate=hp.postnet_dropout)
     return encoder_config, decoder_config, postnet_config

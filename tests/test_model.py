@@ -17,7 +17,7 @@ TINY = ("phone_embedding_dim=16,encoder_prenet_units=[16,16],cbhg_bank_size=2,cb
         "cbhg_projection_filters=[16,16],cbhg_highway_units=16,cbhg_highway_layers=1,cbhg_gru_units=8,"
         "decoder_prenet_units=[16,16],decoder_rnn_units=[32,32],attention_dim=16,gmm_hidden_units=16,"
         "postnet_layers=2,postnet_filters=16,location_kernel_size=5,location_filters=4,outputs_per_step=2")
-ATTENTIONS = [("bahdanau", "v2b"), ("location_sensitive", "v2b"), ("gmm", "v0"), ("gmm", "v1"),
+ATTENTIONS = [("bahdanau", "v2b"), ("location_sensitive", "v2b"), ("dca", "v2b"), ("gmm", "v0"), ("gmm", "v1"),
               ("gmm", "v2"), ("gmm", "v2b")]
 
 
