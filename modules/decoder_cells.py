@@ -53,6 +53,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
     """
 
     state_class = BasicTacoDecoderCellState
+    attention_field = "alignments"
 
     def __init__(self, attention, rnn_units, zoneout_rate, outputs_per_step, acoustic_dim, **kwargs):
         super().__init__(**kwargs)
@@ -85,13 +86,13 @@ class BasicTacoDecoderCell(keras.layers.Layer):
                                              element_shape=tf.TensorShape([None, None])))
 
     def _make_state(self, rnn_cell_state, attention, time, attention_state, alignment_history):
-        return BasicTacoDecoderCellState(rnn_cell_state=rnn_cell_state, attention=attention, time=time,
-                                         alignments=attention_state, alignment_history=alignment_history)
+        return self.state_class(rnn_cell_state=rnn_cell_state, attention=attention, time=time,
+                                alignment_history=alignment_history,
+                                **{self.attention_field: attention_state})
 
-    @staticmethod
-    def attention_state(state):
+    def attention_state(self, state):
         """The part of the cell state that the attention layer carries from step to step."""
-        return state.alignments
+        return getattr(state, self.attention_field)
 
     def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False):
         """One decoder step.
@@ -141,11 +142,4 @@ class GMMTacoDecoderCell(BasicTacoDecoderCell):
     """The decoder step with GMM attention (Battenberg et al. 2019); its state carries mixture means mu."""
 
     state_class = GMMTacoDecoderCellState
-
-    def _make_state(self, rnn_cell_state, attention, time, attention_state, alignment_history):
-        return GMMTacoDecoderCellState(rnn_cell_state=rnn_cell_state, attention=attention, time=time,
-                                       mu=attention_state, alignment_history=alignment_history)
-
-    @staticmethod
-    def attention_state(state):
-        return state.mu
+    attention_field = "mu"

@@ -1,0 +1,297 @@
+"""Batched synthesis: label files -> mels, Griffin-Lim audio, alignments and one summary line each.
+
+A `Synthesizer` wraps any inference function with the signature of `Tacotron.infer` (a restored checkpoint
+or the `serving_seeded` signature of an exported SavedModel) and the Griffin-Lim vocoder. Utterances are
+grouped into batches of similar length (little padding); every row gets its own pre-net dropout seed
+`utterance_seed(seed, utt_id)`, so an utterance synthesises the same alone or in any batch. Griffin-Lim
+runs per utterance at its exact length, so the audio is batch-independent too.
+"""
+import collections
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import hparams as hparams_lib
+from datasets import fileio
+from datasets.labels import LabelError
+from datasets.labels import list_label_files
+from datasets.labels import parse_label_line
+from datasets.labels import read_label_file
+from datasets.symbols import PAD_ID
+from datasets.symbols import phones_to_ids
+from tacotron.inference import ModelLoadError
+from tacotron.inference import load_model
+from tacotron.inference import utterance_seed
+from tacotron.plotting import alignment_png
+from tacotron.plotting import write_png
+from tacotron.summaries import griffin_lim_from_hparams
+
+SERVING_SIGNATURE = "serving_seeded"
+
+# One synthesised utterance.
+#   mel: [frames, n_mels] float32; alignment: [ceil(frames / r), input_length] float32;
+#   wav: [frames * hop] float32 or None (no vocoder); hit_max_steps: stopped by the step limit, not the
+#   stop token; wall_seconds: its share of the batch's model time (by frames) plus its own Griffin-Lim time.
+Result = collections.namedtuple(
+    "Result", ["utt_id", "mel", "alignment", "wav", "frames", "audio_seconds", "hit_max_steps",
+               "wall_seconds"])
+
+
+def infer_function(model):
+    """`model.infer` under a tf.function whose signature has None dims (no retracing for new lengths).
+
+    The function takes phones [B, T_in] int32, input_lengths [B] int32, seeds [B] int32.
+    """
+    signature = [tf.TensorSpec([None, None], tf.int32, name="phones"),
+                 tf.TensorSpec([None], tf.int32, name="input_lengths"),
+                 tf.TensorSpec([None], tf.int32, name="seeds")]
+
+    @tf.function(input_signature=signature)
+    def infer(phones, input_lengths, seeds):
+        return model.infer(phones, input_lengths, seeds=seeds)
+
+    return infer
+
+
+def vocoder_function(hp):
+    """Griffin-Lim with the course parameters under a tf.function with None dims.
+
+    The function takes mel [B, T, n_mels] float32, mel_lengths [B] int32; returns (wav [B, T * hop],
+    wav_lengths [B]).
+    """
+    vocoder = griffin_lim_from_hparams(hp)
+    signature = [tf.TensorSpec([None, None, hp.acoustic_dim], tf.float32, name="mel"),
+                 tf.TensorSpec([None], tf.int32, name="mel_lengths")]
+
+    @tf.function(input_signature=signature)
+    def vocode(mel, mel_lengths):
+        return vocoder(mel, mel_lengths)
+
+    return vocode
+
+
+def load_saved_model(saved_model_dir):
+    """The `serving_seeded` signature of an exported SavedModel and its hparams asset.
+
+    Returns:
+        (infer, hp): infer(phones, input_lengths, seeds) -> dict like Tacotron.infer.
+    Raises:
+        ModelLoadError naming the missing or unusable file.
+    """
+    if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise ModelLoadError(f"{saved_model_dir}: not a SavedModel (no saved_model.pb)")
+    hparams_path = os.path.join(saved_model_dir, "assets", "hparams.yaml")
+    if not os.path.isfile(hparams_path):
+        raise ModelLoadError(f"{hparams_path}: not found (was {saved_model_dir} written by export.py?)")
+    try:
+        hp = hparams_lib.load_hparams(hparams_path)
+    except hparams_lib.HParamsError as error:
+        raise ModelLoadError(str(error)) from None
+    try:
+        loaded = tf.saved_model.load(saved_model_dir)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise ModelLoadError(f"{saved_model_dir}: cannot load ({str(error).splitlines()[0]})") from None
+    if SERVING_SIGNATURE not in loaded.signatures:
+        raise ModelLoadError(f"{saved_model_dir}: has no signature {SERVING_SIGNATURE!r} "
+                             f"(found: {', '.join(sorted(loaded.signatures)) or 'none'})")
+
+    def infer(phones, input_lengths, seeds):
+        # Looked up through `loaded` so that the restored variables live as long as this function.
+        return loaded.signatures[SERVING_SIGNATURE](phones=phones, input_lengths=input_lengths, seeds=seeds)
+
+    return infer, hp
+
+
+class Synthesizer:
+    """Phones to mel, alignment and audio, in length-sorted batches.
+
+    Args:
+        infer: callable(phones [B, T_in] int32, input_lengths [B] int32, seeds [B] int32) -> dict(mel
+            [B, T, n_mels], mel_lengths [B], alignments [B, T_dec, T_in], hit_max_steps [B], ...).
+        hp: the model's HParams (features, outputs_per_step, griffin_lim_*; random_seed is the default seed).
+        seed: run seed (None = hp.random_seed); utterance seeds are utterance_seed(seed, utt_id).
+        griffin_lim_iters: None = hp.griffin_lim_iters.
+        with_wav: run Griffin-Lim (False: mel and alignment only).
+    """
+
+    def __init__(self, infer, hp, seed=None, griffin_lim_iters=None, with_wav=True):
+        if griffin_lim_iters is not None:
+            hp = hp.replace(griffin_lim_iters=griffin_lim_iters)
+        self.hp = hp
+        self.infer = infer
+        self.seed = hp.random_seed if seed is None else int(seed)
+        self.vocode = vocoder_function(hp) if with_wav else None
+
+    def prepare(self):
+        """Traces the tf.functions once (so the first batch's timing does not include tracing)."""
+        for function in (self.infer, self.vocode):
+            if function is not None and hasattr(function, "get_concrete_function"):
+                function.get_concrete_function()
+
+    def synthesize_batch(self, utterances):
+        """Synthesises utterances (datasets.labels.Utterance) in one padded batch; returns [Result]."""
+        start = time.perf_counter()
+        ids = [phones_to_ids(utterance.phones) for utterance in utterances]
+        input_lengths = np.array([len(row) for row in ids], np.int32)
+        phones = np.full([len(ids), input_lengths.max()], PAD_ID, np.int32)
+        for index, row in enumerate(ids):
+            phones[index, :len(row)] = row
+        seeds = np.array([utterance_seed(self.seed, u.utt_id) for u in utterances], np.int32)
+        outputs = self.infer(tf.constant(phones), tf.constant(input_lengths), tf.constant(seeds))
+        mels = outputs["mel"].numpy().astype(np.float32)
+        mel_lengths = outputs["mel_lengths"].numpy()
+        alignments = outputs["alignments"].numpy().astype(np.float32)
+        hit_max_steps = outputs["hit_max_steps"].numpy()
+        model_seconds = time.perf_counter() - start
+        total_frames = max(int(mel_lengths.sum()), 1)
+
+        r = self.hp.outputs_per_step
+        results = []
+        for index, utterance in enumerate(utterances):
+            frames = int(mel_lengths[index])
+            mel = mels[index, :frames]
+            alignment = alignments[index, :-(-frames // r), :input_lengths[index]]
+            wav, vocoder_seconds = None, 0.0
+            if self.vocode is not None:
+                vocoder_start = time.perf_counter()
+                wav, _ = self.vocode(tf.constant(mel[None]), tf.constant([frames], tf.int32))
+                wav = wav[0].numpy()
+                vocoder_seconds = time.perf_counter() - vocoder_start
+            results.append(Result(
+                utt_id=utterance.utt_id, mel=mel, alignment=alignment, wav=wav, frames=frames,
+                audio_seconds=frames * self.hp.hop_size / self.hp.sample_rate,
+                hit_max_steps=bool(hit_max_steps[index]),
+                wall_seconds=model_seconds * frames / total_frames + vocoder_seconds))
+        return results
+
+    def synthesize(self, utterances, batch_size):
+        """Yields a Result per utterance, batch by batch (length-sorted order, see length_sorted_batches)."""
+        for batch in length_sorted_batches(utterances, batch_size):
+            yield from self.synthesize_batch(batch)
+
+
+def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=True):
+    """A Synthesizer from a train.py --log_dir (latest checkpoint) or an exported SavedModel (exactly one).
+
+    Raises:
+        ValueError when not exactly one source is given; ModelLoadError when it cannot be loaded.
+    """
+    if (checkpoint_dir is None) == (saved_model is None):
+        raise ValueError("give exactly one model source: a checkpoint directory or a SavedModel")
+    if checkpoint_dir is not None:
+        model, hp, _ = load_model(checkpoint_dir)
+        infer = infer_function(model)
+    else:
+        infer, hp = load_saved_model(saved_model)
+    return Synthesizer(infer, hp, seed=seed, griffin_lim_iters=griffin_lim_iters, with_wav=with_wav)
+
+
+def length_sorted_batches(utterances, batch_size):
+    """Utterances grouped into batches of `batch_size` by phone count (stable), so padding stays small."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be positive, got {batch_size}")
+    ordered = sorted(utterances, key=lambda utterance: len(utterance.phones))
+    return [ordered[start:start + batch_size] for start in range(0, len(ordered), batch_size)]
+
+
+def check_utt_id(utt_id, source):
+    """Raises LabelError unless utt_id can name output files (no path separators, not . or ..)."""
+    if utt_id in (".", "..") or "/" in utt_id or "\\" in utt_id:
+        raise LabelError(f"{source}: utterance id {utt_id!r} cannot be used as a file name")
+
+
+def read_utterances(label_paths):
+    """Reads label files; a bad file (or a repeated utterance id) is reported and skipped.
+
+    Returns:
+        (utterances, problems): the usable Utterances in file order, and one message per skipped file or
+        utterance, each naming the file and the problem.
+    """
+    utterances, problems, seen = [], [], {}
+    for path in label_paths:
+        try:
+            file_utterances = read_label_file(path)
+            for utterance in file_utterances:
+                check_utt_id(utterance.utt_id, path)
+        except LabelError as error:
+            problems.append(str(error))
+            continue
+        for utterance in file_utterances:
+            if utterance.utt_id in seen:
+                problems.append(f"{path}: utterance id {utterance.utt_id} repeats one from "
+                                f"{seen[utterance.utt_id]}; skipped")
+                continue
+            seen[utterance.utt_id] = path
+            utterances.append(utterance)
+    return utterances, problems
+
+
+def phones_utterance(phones, utt_id="phones"):
+    """One utterance from a phone string such as "sil n i 3 #0 h ao 3 sil" (raises LabelError)."""
+    check_utt_id(utt_id, "--phones")
+    return parse_label_line(f"{utt_id}||{phones}", source="--phones")
+
+
+def collect_utterances(label_dir=None, label_files=None, phones=None, utt_id="phones"):
+    """The utterances of exactly one input: every *.lab of label_dir, a list of label files, or a phone string.
+
+    Returns:
+        (utterances, problems) as read_utterances; a bad phone string is a problem too.
+    Raises:
+        ValueError when not exactly one input is given; LabelError when label_dir does not exist or holds
+        no *.lab file.
+    """
+    if sum(value is not None for value in (label_dir, label_files, phones)) != 1:
+        raise ValueError("give exactly one input: a label directory, label files or a phone string")
+    if phones is not None:
+        try:
+            return [phones_utterance(phones, utt_id)], []
+        except LabelError as error:
+            return [], [str(error)]
+    if label_dir is not None:
+        label_files = list_label_files(label_dir)
+        if not label_files:
+            raise LabelError(f"{label_dir}: no *.lab files")
+    return read_utterances(label_files)
+
+
+def write_result(output_dir, result, sample_rate):
+    """Writes <id>.npy (mel), <id>.wav (if any), <id>_alignment.npy and <id>_alignment.png atomically.
+
+    Returns the written paths.
+    """
+    base = os.path.join(output_dir, result.utt_id)
+    paths = [base + ".npy", base + "_alignment.npy", base + "_alignment.png"]
+    fileio.write_npy(paths[0], result.mel.astype(np.float32))
+    fileio.write_npy(paths[1], result.alignment.astype(np.float32))
+    ending = "max steps" if result.hit_max_steps else "stop token"
+    write_png(paths[2], alignment_png(result.alignment, title=f"{result.utt_id} ({ending})"))
+    if result.wav is not None:
+        paths.append(base + ".wav")
+        fileio.write_wav(paths[-1], np.clip(result.wav, -1.0, 1.0), sample_rate)
+    return paths
+
+
+def real_time_factor(wall_seconds, audio_seconds):
+    """Synthesis wall time per second of audio (inf for no audio)."""
+    return wall_seconds / audio_seconds if audio_seconds > 0 else float("inf")
+
+
+def summary_line(result):
+    """id, frames, seconds of audio, how decoding ended, real-time factor."""
+    ending = "max steps" if result.hit_max_steps else "stop token"
+    return (f"{result.utt_id}  {result.frames} frames  {result.audio_seconds:.2f} s  {ending}  "
+            f"RTF {real_time_factor(result.wall_seconds, result.audio_seconds):.3f}")
+
+
+def total_line(results, num_skipped=0):
+    """Totals over all results: utterances, frames, audio, max-step endings, skipped inputs, RTF."""
+    frames = sum(result.frames for result in results)
+    audio = sum(result.audio_seconds for result in results)
+    wall = sum(result.wall_seconds for result in results)
+    max_steps = sum(result.hit_max_steps for result in results)
+    return (f"total  {len(results)} utterances  {frames} frames  {audio:.2f} s  {max_steps} at max steps  "
+            f"{num_skipped} skipped  RTF {real_time_factor(wall, audio):.3f}")
+
