@@ -1,7 +1,7 @@
 """Training speed of the course-size model and the small preset, on the same synthetic batch, in one run.
 
-    .venv/bin/python benchmarks/train_speed.py --preset both --batch_size 4 --input_length 30 \
-        --output_frames 120 --outputs_per_step 2 --steps 3 --warmup 2
+    .venv/bin/python benchmarks/train_speed.py --preset both --batch_size 8 --input_length 40 \
+        --output_frames 200 --outputs_per_step 2 --steps 5 --warmup 2
 
 Frames per second = target mel frames in the batch (batch_size x output_frames, padding not counted) /
 the median wall-clock seconds of one training step (forward, loss, gradients, Adam update) over `--steps`
@@ -32,11 +32,11 @@ from tacotron.trainer import trainable_variables  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "both", ["course", "small", "both"], "Model size(s) to time.")
-flags.DEFINE_integer("batch_size", 4, "Utterances per batch (the course trains with 48).")
-flags.DEFINE_integer("input_length", 30, "Phones per utterance, including the final '~'.")
-flags.DEFINE_integer("output_frames", 120, "Mel frames per utterance (padded to a multiple of r).")
+flags.DEFINE_integer("batch_size", 8, "Utterances per batch (the course trains with 48).")
+flags.DEFINE_integer("input_length", 40, "Phones per utterance, including the final '~'.")
+flags.DEFINE_integer("output_frames", 200, "Mel frames per utterance (padded to a multiple of r).")
 flags.DEFINE_integer("outputs_per_step", 2, "r, mel frames per decoder step (the course recipe uses 2).")
-flags.DEFINE_integer("steps", 3, "Timed training steps; the median is reported.")
+flags.DEFINE_integer("steps", 5, "Timed training steps; the median is reported.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (the first one traces the step function).")
 flags.DEFINE_enum("attention_type", "gmm", list(hparams_lib.ATTENTION_TYPES), "Attention mechanism.")
 flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")

@@ -110,11 +110,11 @@ class TacotronDecoder(keras.layers.Layer):
         self.cell = cell_class(attention=attention, rnn_units=rnn_units, zoneout_rate=zoneout_rate,
                                outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, name="decoder_cell")
 
-    def _initial(self, memory, memory_lengths):
+    def _initial(self, memory, memory_lengths, num_steps=None):
         batch_size = tf.shape(memory)[0]
         processed = self.cell.attention.prepare_memory(memory, memory_lengths)
         state = self.cell.get_initial_state(batch_size, tf.shape(memory)[1], memory.shape[-1],
-                                            self.compute_dtype)
+                                            self.compute_dtype, num_steps=num_steps)
         return batch_size, processed, state
 
     def _finish(self, frames, stops, state, batch_size):
@@ -135,10 +135,10 @@ class TacotronDecoder(keras.layers.Layer):
         Returns:
             dict(frames [B, T_out, n_mels], stop_logits [B, T_out], alignments [B, T_out / r, T_in])
         """
-        batch_size, processed, state = self._initial(memory, memory_lengths)
         inputs = self.prenet(teacher_forcing_inputs(targets, self.outputs_per_step), training=training)
         inputs = tf.transpose(inputs, [1, 0, 2])  # [T_dec, B, P]
         num_steps = tf.shape(inputs)[0]
+        batch_size, processed, state = self._initial(memory, memory_lengths, num_steps)
         frames_ta = tf.TensorArray(self.compute_dtype, size=num_steps)
         stops_ta = tf.TensorArray(self.compute_dtype, size=num_steps)
 
@@ -149,7 +149,8 @@ class TacotronDecoder(keras.layers.Layer):
             return step + 1, state, frames_ta.write(step, frames), stops_ta.write(step, stop_logits)
 
         _, state, frames_ta, stops_ta = tf.while_loop(
-            lambda step, *_: step < num_steps, body, (tf.constant(0), state, frames_ta, stops_ta))
+            lambda step, *_: step < num_steps, body, (tf.constant(0), state, frames_ta, stops_ta),
+            maximum_iterations=num_steps)
         frames, stops, alignments = self._finish(frames_ta, stops_ta, state, batch_size)
         return {"frames": frames, "stop_logits": stops, "alignments": alignments}
 

@@ -67,7 +67,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         self.stop_projection = keras.layers.Dense(outputs_per_step, name="stop_projection")
         self.built = True  # no weights of its own; the sub-layers build on first use
 
-    def get_initial_state(self, batch_size, max_time, memory_dim, dtype):
+    def get_initial_state(self, batch_size, max_time, memory_dim, dtype, num_steps=None):
         """The zero state for a batch.
 
         Args:
@@ -75,6 +75,8 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             max_time: T_in, scalar int.
             memory_dim: D_mem (python int).
             dtype: compute dtype of the context vector.
+            num_steps: decoder steps when known in advance (teacher forcing): the alignment history then
+                has a fixed size, which XLA requires; None makes it grow (free running).
         """
         attention_state = self.attention.initial_state(batch_size, max_time, dtype)
         return self._make_state(
@@ -82,7 +84,8 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             attention=tf.zeros([batch_size, memory_dim], dtype=dtype),
             time=tf.constant(0, tf.int32),
             attention_state=attention_state,
-            alignment_history=tf.TensorArray(tf.float32, size=0, dynamic_size=True,
+            alignment_history=tf.TensorArray(tf.float32, size=0 if num_steps is None else num_steps,
+                                             dynamic_size=num_steps is None,
                                              element_shape=tf.TensorShape([None, None])))
 
     def _make_state(self, rnn_cell_state, attention, time, attention_state, alignment_history):

@@ -9,9 +9,9 @@ from tacotron.schedule import CourseSchedule
 
 
 def batch_signature(acoustic_dim):
-    """tf.TensorSpecs of a training batch (see datasets/data_reader.py), all lengths unknown."""
+    """tf.TensorSpecs of the tensors of a training batch (see datasets/data_reader.py) that the step
+    uses, all lengths unknown. The string `utt_id` stays outside (XLA cannot take strings)."""
     return {
-        "utt_id": tf.TensorSpec([None], tf.string),
         "phones": tf.TensorSpec([None, None], tf.int32),
         "input_lengths": tf.TensorSpec([None], tf.int32),
         "mel": tf.TensorSpec([None, None, acoustic_dim], tf.float32),
@@ -37,6 +37,11 @@ def trainable_variables(model, retrain_decoder_only):
         return model.trainable_variables
     frozen = {id(variable) for variable in model.encoder_variables()}
     return [variable for variable in model.trainable_variables if id(variable) not in frozen]
+
+
+def numeric(batch):
+    """The batch without its `utt_id` strings."""
+    return {name: value for name, value in batch.items() if name != "utt_id"}
 
 
 def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, acoustic_dim,
@@ -66,6 +71,7 @@ def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, a
 
     def step(batch):
         traces.append(1)
+        batch = numeric(batch)
         if strategy is None or strategy.num_replicas_in_sync == 1:
             results = replica_step(batch)
         else:
@@ -76,10 +82,14 @@ def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, a
         return results
 
     if strategy is None or strategy.num_replicas_in_sync == 1:
-        train_step = tf.function(step, input_signature=[batch_signature(acoustic_dim)],
-                                 jit_compile=jit_compile or None)
+        compiled = tf.function(step, input_signature=[batch_signature(acoustic_dim)],
+                               jit_compile=jit_compile or None)
     else:
-        train_step = tf.function(step, reduce_retracing=True, jit_compile=jit_compile or None)
+        compiled = tf.function(step, reduce_retracing=True, jit_compile=jit_compile or None)
+
+    def train_step(batch):
+        return compiled(numeric(batch))
+
     train_step.trace_count = lambda: len(traces)
     return train_step
 
@@ -88,9 +98,12 @@ def make_eval_step(model, outputs_per_step, pos_weight, acoustic_dim):
     """Returns `eval_step(batch) -> (losses dict, outputs dict)`: teacher-forced, no dropout updates."""
 
     @tf.function(input_signature=[batch_signature(acoustic_dim)])
-    def eval_step(batch):
+    def compiled(batch):
         outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
                         training=False)
         return tacotron_loss(batch, outputs, outputs_per_step, pos_weight), outputs
+
+    def eval_step(batch):
+        return compiled(numeric(batch))
 
     return eval_step

@@ -1,0 +1,210 @@
+"""export.py: the SavedModel loads without this project, matches the checkpoint, carries its assets."""
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import export
+import hparams as hparams_lib
+from conftest import ROOT
+from datasets.symbols import NUM_IDS
+from datasets.symbols import SYMBOLS
+from datasets.symbols import phones_to_ids
+from tacotron.checkpoints import make_checkpoint
+from tacotron.inference import ModelLoadError
+from tacotron.inference import load_model
+from tacotron.model import create_model
+from tacotron.summaries import griffin_lim_from_hparams
+
+# A tiny model with a small FFT and few Griffin-Lim iterations, so that export and synthesis take seconds.
+# Its untrained stop probabilities stay near 0.51, so with stop_threshold 0.52 every row decodes to its own
+# step limit (rows of 54, 36 and 60 frames): long, unequal outputs to compare.
+TINY = ("phone_embedding_dim=16,encoder_prenet_units=[16,16],cbhg_bank_size=2,cbhg_bank_filters=8,"
+        "cbhg_projection_filters=[16,16],cbhg_highway_units=16,cbhg_highway_layers=1,cbhg_gru_units=8,"
+        "decoder_prenet_units=[16,16],decoder_rnn_units=[32,32],attention_dim=16,gmm_hidden_units=16,"
+        "postnet_layers=2,postnet_filters=16,outputs_per_step=2,max_frames_per_phone=6,"
+        "n_fft=512,win_size=400,griffin_lim_iters=4,random_seed=99,stop_threshold=0.52")
+EXPORT_SEED = 7
+UTTERANCES = [["sil", "n", "i", "3", "h", "ao", "3", "sil"], ["sil", "m", "a", "1", "sil"],
+              ["sil", "g", "uo", "2", "#1", "j", "ia", "1", "sil"]]
+LOAD_SCRIPT = """
+import importlib.util, sys
+import numpy as np
+import tensorflow as tf
+assert importlib.util.find_spec("tacotron") is None and importlib.util.find_spec("hparams") is None
+inputs = np.load("inputs.npz")
+loaded = tf.saved_model.load(sys.argv[1])
+phones, lengths = tf.constant(inputs["phones"]), tf.constant(inputs["input_lengths"])
+results = {}
+for key, value in loaded.signatures["serving_default"](phones=phones, input_lengths=lengths).items():
+    results["default/" + key] = value.numpy()
+seeded = loaded.signatures["serving_seeded"](phones=phones, input_lengths=lengths,
+                                             seeds=tf.constant(inputs["seeds"]))
+for key, value in seeded.items():
+    results["seeded/" + key] = value.numpy()
+for key, value in loaded.signatures["synthesize_wav"](phones=phones, input_lengths=lengths).items():
+    results["wav/" + key] = value.numpy()
+results["num_variables"] = np.array(len(loaded.model_variables))
+np.savez("outputs.npz", **results)
+"""
+
+
+def clean_env():
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return env
+
+
+def run_export_cli(cwd, *flag_args):
+    command = [sys.executable, os.path.join(ROOT, "export.py"), *flag_args]
+    return subprocess.run(command, cwd=str(cwd), capture_output=True, text=True, env=clean_env(), timeout=180)
+
+
+def padded_batch():
+    ids = [phones_to_ids(phones) for phones in UTTERANCES]
+    lengths = np.array([len(row) for row in ids], np.int32)
+    phones = np.zeros((len(ids), lengths.max()), np.int32)
+    for b, row in enumerate(ids):
+        phones[b, :len(row)] = row
+    return phones, lengths
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny checkpoint dir, and its SavedModel written by the export.py CLI with --seed."""
+    root = tmp_path_factory.mktemp("export")
+    hp = hparams_lib.load_hparams(preset="small", overrides=TINY)
+    keras.utils.set_random_seed(0)
+    model = create_model(hp)
+    run_dir = root / "run"
+    hp.save(str(run_dir / "hparams.yaml"))
+    tf.train.CheckpointManager(make_checkpoint(model), str(run_dir / "checkpoints"), 3).save()
+    output_dir = root / "models" / "tacotron" / "1"
+    result = run_export_cli(root, f"--checkpoint_dir={run_dir}", f"--output_dir={output_dir}",
+                            f"--seed={EXPORT_SEED}")
+    assert result.returncode == 0, result.stderr
+    assert str(output_dir) in result.stdout
+    return {"run_dir": str(run_dir), "output_dir": str(output_dir), "hp": hp}
+
+
+def test_assets_phone_inventory_and_hparams(exported):
+    assets = os.path.join(exported["output_dir"], "assets")
+    with open(os.path.join(assets, "phones.txt"), encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    assert lines[-1] == "", "the file ends with a newline"
+    lines = lines[:-1]
+    assert len(lines) == NUM_IDS == 115
+    assert lines[0] == "<pad>" and lines[1] == "~"
+    for phones in UTTERANCES:
+        assert [lines[i] for i in phones_to_ids(phones)] == phones + ["~"]
+    assert sorted(lines[1:]) == sorted(SYMBOLS)
+    saved = hparams_lib.load_hparams(os.path.join(assets, "hparams.yaml"))
+    assert saved.values() == exported["hp"].values()
+    siblings = os.listdir(os.path.dirname(exported["output_dir"]))
+    assert siblings == ["1"], f"no temporary directories are left behind: {siblings}"
+
+
+def test_fresh_process_without_the_project_matches_the_checkpoint(exported, tmp_path):
+    phones, lengths = padded_batch()
+    seeds = np.array([3, 1234, 99999], np.int32)
+    np.savez(tmp_path / "inputs.npz", phones=phones, input_lengths=lengths, seeds=seeds)
+    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, exported["output_dir"]], cwd=str(tmp_path),
+                            capture_output=True, text=True, env=clean_env(), timeout=180)
+    assert result.returncode == 0, result.stderr
+    outputs = dict(np.load(tmp_path / "outputs.npz"))
+
+    model, hp, _ = load_model(exported["run_dir"])
+    assert int(outputs["num_variables"]) == len(model.weights)
+    fill = tf.fill([len(lengths)], EXPORT_SEED)
+    for prefix, row_seeds in (("default/", fill), ("seeded/", tf.constant(seeds))):
+        expected = model.infer(tf.constant(phones), tf.constant(lengths), seeds=row_seeds)
+        np.testing.assert_array_equal(outputs[prefix + "mel_lengths"], expected["mel_lengths"].numpy())
+        for key in ("mel", "alignments", "stop_probabilities"):
+            assert outputs[prefix + key].dtype == np.float32
+            np.testing.assert_allclose(outputs[prefix + key], expected[key].numpy(), atol=1e-4, err_msg=key)
+    assert sorted(k for k in outputs if k.startswith("default/")) == [
+        "default/alignments", "default/mel", "default/mel_lengths", "default/stop_probabilities"]
+    np.testing.assert_array_equal(outputs["seeded/hit_max_steps"], expected["hit_max_steps"].numpy())
+    seed_effect = np.abs(outputs["seeded/mel"] - outputs["default/mel"]).max(axis=(1, 2))
+    assert np.all(seed_effect > 1e-3), f"per-row seeds must change the output: {seed_effect}"
+
+    mel, mel_lengths = outputs["default/mel"], outputs["default/mel_lengths"]
+    wav, wav_lengths = outputs["wav/wav"], outputs["wav/wav_lengths"]
+    assert wav.dtype == np.float32 and wav_lengths.dtype == np.int32
+    np.testing.assert_array_equal(wav_lengths, mel_lengths * hp.hop_size)
+    assert wav.shape == (len(lengths), mel.shape[1] * hp.hop_size)
+    for b, length in enumerate(wav_lengths):
+        assert np.all(wav[b, length:] == 0.0) and np.any(wav[b, :length] != 0.0)
+    reference, _ = griffin_lim_from_hparams(hp)(mel, mel_lengths)
+    np.testing.assert_allclose(wav, reference.numpy(), atol=1e-3)
+
+
+def test_serving_default_is_deterministic_and_batch_independent(exported):
+    loaded = tf.saved_model.load(exported["output_dir"])
+    serving = loaded.signatures["serving_default"]
+    phones, lengths = padded_batch()
+    first = serving(phones=tf.constant(phones), input_lengths=tf.constant(lengths))
+    again = serving(phones=tf.constant(phones), input_lengths=tf.constant(lengths))
+    for key in first:
+        np.testing.assert_array_equal(first[key].numpy(), again[key].numpy())
+    for b, length in enumerate(lengths):
+        single = serving(phones=tf.constant(phones[b:b + 1, :length]), input_lengths=tf.constant(lengths[b:b + 1]))
+        frames = int(single["mel_lengths"][0])
+        assert int(first["mel_lengths"][b]) == frames
+        np.testing.assert_allclose(first["mel"][b, :frames].numpy(), single["mel"][0, :frames].numpy(), atol=1e-4)
+
+
+def test_interrupted_export_leaves_no_model(exported, tmp_path, monkeypatch):
+    def interrupted_save(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tf.saved_model, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_saved_model(exported["run_dir"], str(tmp_path / "out" / "model"))
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_existing_saved_model_is_replaced_and_other_directories_are_refused(tmp_path):
+    staging, target = tmp_path / "staging", tmp_path / "model"
+    staging.mkdir()
+    (staging / "saved_model.pb").write_text("new")
+    target.mkdir()
+    (target / "saved_model.pb").write_text("old")
+    (target / "stale.txt").write_text("old")
+    export.move_into_place(str(staging), str(target))
+    assert sorted(os.listdir(target)) == ["saved_model.pb"]
+    assert (target / "saved_model.pb").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["model"]
+
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(export.ExportError, match="refusing to overwrite"):
+        export.export_saved_model(str(tmp_path / "missing_run"), str(other))
+    assert os.listdir(other) == ["keep.txt"]
+
+
+def test_bad_checkpoint_dirs_and_seed_are_clear_errors(exported, tmp_path):
+    with pytest.raises(ModelLoadError, match="hparams.yaml: not found"):
+        export.export_saved_model(str(tmp_path / "nowhere"), str(tmp_path / "out"))
+    empty_run = tmp_path / "empty_run"
+    exported["hp"].save(str(empty_run / "hparams.yaml"))
+    with pytest.raises(ModelLoadError, match="no checkpoint found"):
+        export.export_saved_model(str(empty_run), str(tmp_path / "out"))
+    with pytest.raises(export.ExportError, match="--seed=-1"):
+        export.export_saved_model(exported["run_dir"], str(tmp_path / "out"), seed=-1)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_cli_reports_missing_hparams_in_one_line(tmp_path):
+    (tmp_path / "run").mkdir()
+    result = run_export_cli(tmp_path, f"--checkpoint_dir={tmp_path}/run", f"--output_dir={tmp_path}/out")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [f"error: {tmp_path}/run/hparams.yaml: not found (is {tmp_path}/run a train.py --log_dir?)"]
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "out")
