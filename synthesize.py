@@ -41,9 +41,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if (FLAGS.checkpoint_dir is None) == (FLAGS.saved_model is None):
-        raise app.UsageError("give exactly one of --checkpoint_dir or --saved_model")
+        fail("give exactly one of --checkpoint_dir or --saved_model")
     if sum(value is not None for value in (FLAGS.label_dir, FLAGS.labels, FLAGS.phones)) != 1:
-        raise app.UsageError("give exactly one of --label_dir, --labels or --phones")
+        fail("give exactly one of --label_dir, --labels or --phones")
     try:
         utterances, problems = synthesis.collect_utterances(FLAGS.label_dir, FLAGS.labels, FLAGS.phones,
                                                             FLAGS.utt_id)

@@ -42,14 +42,20 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bf
                   "Keras mixed-precision policy.")
 flags.DEFINE_integer("valid_batches", 4, "Validation batches per summary (0 = none).")
 flags.DEFINE_float("explode_loss", 1e4, "A loss above this (or NaN/inf) stops training with an error.")
+flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices and mirror training across them "
+                     "(exercises the multi-GPU MirroredStrategy path on a machine without GPUs).")
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite or exploding loss)."""
 
 
-def pick_strategy():
-    """MirroredStrategy when more than one GPU is visible, else the default strategy."""
+def pick_strategy(cpu_replicas=0):
+    """MirroredStrategy when more than one GPU is visible (or `cpu_replicas` > 1), else the default one."""
+    if cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+        return tf.distribute.MirroredStrategy([f"/cpu:{index}" for index in range(cpu_replicas)])
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
@@ -63,7 +69,8 @@ def build_training(hp, log_dir, mixed_precision, jit_compile, strategy):
         optimizer = create_optimizer(hp, mixed_precision)
         variables = trainable_variables(model, hp.retrain_decoder_only)
         optimizer.build(variables)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    # The step counter is only touched by the Python loop: a plain (not mirrored) variable.
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     checkpoint = make_checkpoint(model, optimizer, step)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(log_dir, "checkpoints"),
                                          max_to_keep=hp.keep_checkpoint_max, checkpoint_name="ckpt")
@@ -101,14 +108,14 @@ def summarize(hp, log_dir, writer, global_step, model, eval_step, valid_dataset,
 
 
 def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=False, valid_batches=4,
-          explode_loss=1e4):
+          explode_loss=1e4, cpu_replicas=0):
     """The training loop. Returns the final global step."""
     os.makedirs(log_dir, exist_ok=True)
     keras.utils.set_random_seed(hp.random_seed)
     if mixed_precision != "none":
         keras.mixed_precision.set_global_policy(mixed_precision)
     hp.save(os.path.join(log_dir, "hparams.yaml"))
-    strategy = pick_strategy()
+    strategy = pick_strategy(cpu_replicas)
     model, step, manager, train_step, eval_step = build_training(hp, log_dir, mixed_precision, jit_compile,
                                                                   strategy)
     train_dataset = dataset_from_hparams(data_dir, "train", hp, training=True)
@@ -132,7 +139,8 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
                     f"step {global_step}: loss is {loss} (NaN, inf or above --explode_loss={explode_loss}); "
                     f"stopped without saving, last good checkpoint: {manager.latest_checkpoint}")
             average = loss if average is None else 0.95 * average + 0.05 * loss
-            frames = int(tf.reduce_sum(batch["mel_lengths"])) if isinstance(batch, dict) else 0
+            frames = sum(int(tf.reduce_sum(lengths))
+                         for lengths in strategy.experimental_local_results(batch["mel_lengths"]))
             print(f"step {global_step:7d}  {seconds:6.3f} s/step  loss {loss:.4f}  avg loss {average:.4f}  "
                   f"{frames / seconds:9.0f} frames/s", flush=True)
             if global_step % hp.save_summary_steps == 0:
@@ -162,7 +170,7 @@ def main(argv):
         hp = hparams_lib.load_hparams(FLAGS.config, FLAGS.hparams, FLAGS.preset)
         max_steps = FLAGS.max_steps if FLAGS.max_steps is not None else hp.total_training_steps
         train(hp, FLAGS.data_dir, FLAGS.log_dir, max_steps, FLAGS.mixed_precision, FLAGS.jit_compile,
-              FLAGS.valid_batches, FLAGS.explode_loss)
+              FLAGS.valid_batches, FLAGS.explode_loss, FLAGS.cpu_replicas)
     except (TrainingError, hparams_lib.HParamsError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)

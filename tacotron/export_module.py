@@ -27,6 +27,21 @@ def phone_inventory_lines():
     return [PAD_SYMBOL if index == PAD_ID else ids_to_phones([index])[0] for index in range(NUM_IDS)]
 
 
+def backing_variables(keras_variables):
+    """The tf.Variables behind Keras 3 variables, to attach to the exported module.
+
+    Tracking the Keras variables themselves is not enough for TensorFlow Serving: on export each Keras
+    variable is saved as a separate copy ("Variable_N") while the functions read the tf.Variable behind
+    it, which the session-based loaders (TF Serving, saved_model_cli run) then never restore ("Could not
+    find variable ..."; tensorflow/tensorflow#72963). tf.saved_model.load in Python hides the problem.
+    """
+    variables = [variable.value for variable in keras_variables]
+    for keras_variable, variable in zip(keras_variables, variables):
+        if not isinstance(variable, tf.Variable):
+            raise TypeError(f"{keras_variable.path}: expected a tf.Variable behind it, got {type(variable)}")
+    return variables
+
+
 class TacotronExport(tf.Module):
     """Inference signatures of a restored Tacotron.
 
@@ -40,7 +55,7 @@ class TacotronExport(tf.Module):
 
     def __init__(self, model, vocoder, seed, phones_path, hparams_path):
         super().__init__(name="tacotron_export")
-        self.model_variables = list(model.weights)
+        self.model_variables = backing_variables(model.weights)
         self.seed = tf.Variable(seed, dtype=tf.int32, trainable=False, name="seed")
         self.phones_file = tf.saved_model.Asset(phones_path)
         self.hparams_file = tf.saved_model.Asset(hparams_path)

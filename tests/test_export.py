@@ -49,6 +49,16 @@ for key, value in seeded.items():
 for key, value in loaded.signatures["synthesize_wav"](phones=phones, input_lengths=lengths).items():
     results["wav/" + key] = value.numpy()
 results["num_variables"] = np.array(len(loaded.model_variables))
+# The session-based loader of TensorFlow Serving and saved_model_cli: restores through the saver, not objects.
+with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+    meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], sys.argv[1])
+    for name in ("serving_default", "synthesize_wav"):
+        signature = meta_graph.signature_def[name]
+        feed = {signature.inputs["phones"].name: inputs["phones"],
+                signature.inputs["input_lengths"].name: inputs["input_lengths"]}
+        fetches = {key: value.name for key, value in signature.outputs.items()}
+        for key, value in session.run(fetches, feed).items():
+            results["session/" + name + "/" + key] = value
 np.savez("outputs.npz", **results)
 """
 
@@ -108,7 +118,7 @@ def test_assets_phone_inventory_and_hparams(exported):
     assert siblings == ["1"], f"no temporary directories are left behind: {siblings}"
 
 
-def test_fresh_process_without_the_project_matches_the_checkpoint(exported, tmp_path):
+def test_fresh_process_without_the_project_matches_the_checkpoint_also_through_the_session_loader(exported, tmp_path):
     phones, lengths = padded_batch()
     seeds = np.array([3, 1234, 99999], np.int32)
     np.savez(tmp_path / "inputs.npz", phones=phones, input_lengths=lengths, seeds=seeds)
@@ -131,6 +141,12 @@ def test_fresh_process_without_the_project_matches_the_checkpoint(exported, tmp_
     np.testing.assert_array_equal(outputs["seeded/hit_max_steps"], expected["hit_max_steps"].numpy())
     seed_effect = np.abs(outputs["seeded/mel"] - outputs["default/mel"]).max(axis=(1, 2))
     assert np.all(seed_effect > 1e-3), f"per-row seeds must change the output: {seed_effect}"
+
+    for key in ("mel", "mel_lengths", "alignments", "stop_probabilities"):
+        np.testing.assert_allclose(outputs["session/serving_default/" + key], outputs["default/" + key],
+                                   atol=1e-5, err_msg=key)
+    for key in ("wav", "wav_lengths"):
+        np.testing.assert_allclose(outputs["session/synthesize_wav/" + key], outputs["wav/" + key], atol=1e-5)
 
     mel, mel_lengths = outputs["default/mel"], outputs["default/mel_lengths"]
     wav, wav_lengths = outputs["wav/wav"], outputs["wav/wav_lengths"]

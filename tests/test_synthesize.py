@@ -15,10 +15,10 @@ from conftest import ROOT
 from datasets.labels import LabelError
 from datasets.labels import Utterance
 from datasets.symbols import phones_to_ids
+from export import export_saved_model
 from tacotron import synthesis
 from tacotron.checkpoints import make_checkpoint
 from tacotron.inference import ModelLoadError
-from tacotron.inference import load_model
 from tacotron.inference import utterance_seed
 from tacotron.model import create_model
 
@@ -198,37 +198,21 @@ def test_bad_model_sources_give_clear_errors(run_dir, tmp_path):
             synthesis.load_synthesizer(**sources)
 
 
-class SeededServing(tf.Module):
-    """The export contract in miniature: serving_seeded and assets/hparams.yaml."""
-
-    def __init__(self, model, hparams_path):
-        super().__init__()
-        self.model_variables = list(model.weights)
-        self.hparams_file = tf.saved_model.Asset(hparams_path)
-        self._infer = model.infer  # a bound method: closed over, not tracked (the model is no tf.Module)
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
-                                  tf.TensorSpec([None], tf.int32)])
-    def serving_seeded(self, phones, input_lengths, seeds):
-        outputs = self._infer(phones, input_lengths, seeds=seeds)
-        return {name: outputs[name] for name in ("mel", "mel_lengths", "alignments", "stop_probabilities",
-                                                 "hit_max_steps")}
-
-
 def test_saved_model_source_gives_the_checkpoint_result(run_dir, synthesizer, tmp_path):
-    model, _, _ = load_model(run_dir)
-    module = SeededServing(model, os.path.join(run_dir, "hparams.yaml"))
-    tf.saved_model.save(module, str(tmp_path / "exported"), signatures={"serving_seeded": module.serving_seeded})
-    served = synthesis.load_synthesizer(saved_model=str(tmp_path / "exported"))
+    exported = str(tmp_path / "exported")
+    export_saved_model(run_dir, exported)
+    served = synthesis.load_synthesizer(saved_model=exported)
     assert served.hp.values() == synthesizer.hp.values()
-    for single, exported in zip(synthesizer.synthesize(utterances("long", "medium"), 2),
-                                served.synthesize(utterances("long", "medium"), 2)):
-        assert single.utt_id == exported.utt_id and single.frames == exported.frames
-        np.testing.assert_allclose(exported.mel, single.mel, atol=1e-5)
-        np.testing.assert_allclose(exported.alignment, single.alignment, atol=1e-5)
-    shutil.rmtree(tmp_path / "exported" / "assets")
+    names = ("long", "medium", "short")
+    for single, batched in zip(synthesizer.synthesize(utterances(*names), 1),
+                               served.synthesize(utterances(*names), 2)):
+        assert single.utt_id == batched.utt_id and single.frames == batched.frames
+        np.testing.assert_allclose(batched.mel, single.mel, atol=1e-4)
+        np.testing.assert_allclose(batched.alignment, single.alignment, atol=1e-4)
+        np.testing.assert_allclose(batched.wav, single.wav, atol=1e-3)
+    os.remove(os.path.join(exported, "assets", "hparams.yaml"))
     with pytest.raises(ModelLoadError, match="assets/hparams.yaml: not found"):
-        synthesis.load_synthesizer(saved_model=str(tmp_path / "exported"))
+        synthesis.load_synthesizer(saved_model=exported)
 
 
 def test_summary_lines():
@@ -270,10 +254,15 @@ def test_cli_synthesizes_a_label_dir_and_skips_bad_files(run_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_fails_when_the_model_cannot_load(run_dir, tmp_path):
-    process = run_cli(f"--checkpoint_dir={tmp_path / 'nowhere'}", "--phones=sil a 1 sil",
+def test_cli_fails_when_the_model_cannot_load_or_nothing_is_usable(run_dir, tmp_path):
+    nowhere = tmp_path / "nowhere"
+    process = run_cli(f"--checkpoint_dir={nowhere}", "--phones=sil a 1 sil", f"--output_dir={tmp_path / 'out'}")
+    assert process.returncode == 1
+    assert process.stderr.strip().splitlines()[-1] == (
+        f"error: {nowhere}/hparams.yaml: not found (is {nowhere} a train.py --log_dir?)")
+    process = run_cli(f"--checkpoint_dir={run_dir}", "--phones=sil a 1 qq sil", "--utt_id=u1",
                       f"--output_dir={tmp_path / 'out'}")
     assert process.returncode == 1
-    assert process.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'nowhere'}/hparams.yaml: not found " \
-                                                      f"(is {tmp_path / 'nowhere'} a train.py --log_dir?)"
+    assert process.stderr.strip().splitlines()[-2:] == [
+        "error: --phones: unknown phone symbol 'qq' in utterance u1 (skipped)", "error: nothing to synthesise"]
     assert not os.path.exists(tmp_path / "out")

@@ -115,3 +115,15 @@ def test_retrain_decoder_only_loads_a_trained_model(features, tmp_path):
     train.train(tiny("retrain_decoder_only=true"), features, log_dir, max_steps=4, valid_batches=0)
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(log_dir, "checkpoints")))
     np.testing.assert_array_equal(reader.get_tensor(embedding[0]), value)
+
+
+def test_cli_mirrored_strategy_over_two_cpu_replicas(features, tmp_path):
+    log_dir = str(tmp_path / "run")
+    command = [sys.executable, os.path.join(ROOT, "train.py"), f"--data_dir={features}", f"--log_dir={log_dir}",
+               "--preset=small", "--max_steps=3", "--valid_batches=0", "--cpu_replicas=2",
+               f"--hparams={TINY},batch_size=4"]
+    result = subprocess.run(command, cwd=str(tmp_path), capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Finished at step 3" in result.stdout
+    assert checkpoint_values(log_dir) == (3, 3)

@@ -1,0 +1,97 @@
+"""The benchmark scripts run end to end with tiny sizes and print consistent, positive figures."""
+import math
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUMBER = r"(\d+(?:\.\d*)?(?:e[-+]?\d+)?)"
+# Shrinks both presets so that the tests take seconds; the lines printed are the same as at full size.
+TINY = ("phone_embedding_dim=16,encoder_prenet_units=[16,16],cbhg_bank_size=2,cbhg_bank_filters=8,"
+        "cbhg_projection_filters=[16,16],cbhg_highway_units=16,cbhg_highway_layers=1,cbhg_gru_units=8,"
+        "decoder_prenet_units=[16,16],decoder_rnn_units=[32,32],attention_dim=16,gmm_hidden_units=16,"
+        "postnet_layers=2,postnet_filters=16")
+
+
+def run_script(name, *args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def matches(pattern, text):
+    found = re.findall(pattern, text, flags=re.MULTILINE)
+    assert found, f"no line matches {pattern!r} in:\n{text}"
+    return found
+
+
+def positive(text):
+    value = float(text)
+    assert value > 0 and math.isfinite(value), text
+    return value
+
+
+@pytest.mark.slow  # about 20 s on 2 shared CPU cores (two models traced)
+def test_train_speed_prints_both_presets_and_their_ratio():
+    batch_size, output_frames = 2, 10
+    output = run_script("train_speed.py", "--preset", "both", "--batch_size", str(batch_size), "--input_length", "5",
+                        "--output_frames", str(output_frames), "--steps", "2", "--warmup", "1", "--hparams", TINY)
+    assert f"{batch_size * output_frames} frames per step" in output
+    lines = matches(rf"^(course|small) model \({NUMBER} M parameters\): {NUMBER} frames/s, {NUMBER} s/step "
+                    rf"\(first step with tracing {NUMBER} s\)$", output)
+    assert [line[0] for line in lines] == ["course", "small"]
+    frames_per_second = {}
+    for preset, parameters, fps, seconds, first in lines:
+        positive(parameters), positive(first)
+        frames_per_second[preset] = positive(fps)
+        # frames/s is the frames of one batch over the median step time (both printed rounded).
+        assert math.isclose(positive(fps) * float(seconds), batch_size * output_frames, rel_tol=0.2)
+    (ratio,) = matches(rf"^small / course training frames per second: {NUMBER}x$", output)
+    assert math.isclose(positive(ratio), frames_per_second["small"] / frames_per_second["course"], rel_tol=0.02)
+
+
+@pytest.mark.slow  # about 20 s on 2 shared CPU cores (four infer functions traced)
+def test_synth_speed_prints_acoustic_and_griffin_lim_real_time_factors():
+    batch_size, input_length, frames_per_phone, r = 3, 5, 3, 2
+    output = run_script("synth_speed.py", "--preset", "both", "--batch_size", str(batch_size), "--input_length",
+                        str(input_length), "--max_frames_per_phone", str(frames_per_phone), "--outputs_per_step",
+                        str(r), "--repeats", "1", "--seconds", "0.5", "--iters", "2", "--hparams", TINY)
+    acoustic = matches(rf"^(course|small) acoustic model \({NUMBER} M parameters\) batch (\d+): (\d+) frames "
+                       rf"\({NUMBER} s of audio, (\d+)/(\d+) at the step limit\) in {NUMBER} s  RTF {NUMBER}$",
+                       output)
+    assert [(line[0], int(line[2])) for line in acoustic] == [
+        ("course", 1), ("course", batch_size), ("small", 1), ("small", batch_size)]
+    limit = -(-input_length * frames_per_phone // r) * r  # the stop token is ignored by default
+    for _, parameters, batch, frames, audio, at_limit, rows, seconds, rtf in acoustic:
+        positive(parameters)
+        assert int(frames) == int(batch) * limit and int(at_limit) == int(rows) == int(batch)
+        assert math.isclose(positive(audio), int(frames) * 200 / 16000, rel_tol=0.01)
+        assert math.isclose(positive(rtf), positive(seconds) / float(audio), rel_tol=0.2, abs_tol=1e-3)
+
+    ours = matches(rf"^Griffin-Lim ours \(tf\.function, warm\) batch (\d+): {NUMBER} s of audio in {NUMBER} s  "
+                   rf"RTF {NUMBER}  spectral convergence {NUMBER}$", output)
+    assert [int(line[0]) for line in ours] == [1, batch_size]
+    for batch, audio, seconds, rtf, convergence in ours:
+        assert math.isclose(positive(audio), int(batch) * 0.5, rel_tol=0.01)
+        positive(seconds), positive(rtf), positive(convergence)
+    ((audio, seconds, librosa_rtf, convergence),) = matches(
+        rf"^Griffin-Lim librosa loop \(course\) per utterance: {NUMBER} s of audio in {NUMBER} s  RTF {NUMBER}  "
+        rf"spectral convergence {NUMBER}$", output)
+    positive(audio), positive(seconds), positive(librosa_rtf)
+    # Same initial phase and iterations as ours: the same reconstruction quality.
+    assert math.isclose(float(convergence), float(ours[0][4]), abs_tol=2e-3)
+    ((speedup_1, speedup_b, batch),) = matches(
+        rf"^speed-up of ours over the librosa loop: {NUMBER}x at batch 1, {NUMBER}x at batch (\d+)$", output)
+    assert int(batch) == batch_size
+    assert math.isclose(positive(speedup_1), float(librosa_rtf) / float(ours[0][3]), rel_tol=0.02)
+    positive(speedup_b)
+    totals = matches(rf"^(course|small) acoustic model \+ our Griffin-Lim \(sum of the RTFs above\): "
+                     rf"RTF {NUMBER} at batch 1, RTF {NUMBER} at batch (\d+)$", output)
+    assert [line[0] for line in totals] == ["course", "small"]
+    for _, total_1, total_b, _ in totals:
+        positive(total_1), positive(total_b)
