@@ -2,7 +2,7 @@
 batched) and of the Griffin-Lim vocoder (ours beside the course's librosa loop), in one run.
 
     .venv/bin/python benchmarks/synth_speed.py --preset both --batch_size 4 --input_length 30 \
-        --max_frames_per_phone 8 --outputs_per_step 2 --seconds 4 --iters 60 --repeats 2
+        --max_frames_per_phone 8 --outputs_per_step 2 --seconds 4 --iters 60 --repeats 3
 
 RTF = wall-clock seconds spent / seconds of audio produced (frames x hop / sample rate, summed over the
 batch); lower is faster, < 1 is faster than real time. Every timing is warm (the tf.function is traced and
@@ -18,7 +18,8 @@ course's) to let the untrained stop token end decoding wherever it happens to.
 Griffin-Lim: tacotron/griffin_lim.py (built from the course hparams, in a tf.function) at batch 1 and at
 `--batch_size`, beside the course's librosa loop from benchmarks/griffin_lim_speed.py (per utterance: a
 loop's RTF does not depend on the batch), on the mel of a `--seconds` synthetic signal (or `--wav`).
-The flags --seconds, --iters, --batch_size, --repeats and --wav are defined by griffin_lim_speed.py.
+The flags --seconds, --iters, --batch_size, --repeats and --wav are defined by griffin_lim_speed.py (here
+--batch_size defaults to 4 and --repeats to 3).
 """
 import os
 import sys
@@ -47,6 +48,7 @@ flags.DEFINE_integer("outputs_per_step", 2, "r, mel frames per decoder step (the
 flags.DEFINE_enum("attention_type", "gmm", list(hparams_lib.ATTENTION_TYPES), "Attention mechanism.")
 flags.DEFINE_string("hparams", "", "Extra hparams overrides applied to both presets.")
 flags.DEFINE_integer("seed", 0, "Seed of the phones and of the pre-net dropout.")
+flags.adopt_module_key_flags(griffin_lim_speed)  # its flags show in --help too
 
 
 def preset_hparams(preset):
@@ -154,4 +156,5 @@ def main(argv):
 
 if __name__ == "__main__":
     FLAGS.set_default("batch_size", 4)  # griffin_lim_speed's default is 1; batched synthesis needs more
+    FLAGS.set_default("repeats", 3)
     app.run(main)

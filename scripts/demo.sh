@@ -8,27 +8,29 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TF_CPP_MIN_LOG_LEVEL=2
 py=.venv/bin/python
+# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is not for the reader; real errors still show.
+quiet() { "$@" 2> >(grep -v -E '^(I0000|W0000|E0000 .*(cuInit|oneDNN|cuda)|WARNING: All log messages|To enable the following|AVX)' >&2); }
 out=${DEMO_DIR:-demo_output}
 steps=${DEMO_STEPS:-4000}
 utterances=${DEMO_UTTERANCES:-1000}
 hparams="save_summary_steps=500,save_checkpoints_steps=1000"
 
 echo "== 1/6 demo corpus ($utterances utterances) -> $out/corpus"
-$py -m datasets.demo_corpus --out_dir "$out/corpus" --num_utterances "$utterances" --seed 1 \
+quiet $py -m datasets.demo_corpus --out_dir "$out/corpus" --num_utterances "$utterances" --seed 1 \
     --min_phones 15 --max_phones 40
 echo "== 2/6 preprocess -> $out/features"
-$py preprocess.py --label_dir "$out/corpus/labels" --wav_dir "$out/corpus/wavs" --out_dir "$out/features" \
+quiet $py preprocess.py --label_dir "$out/corpus/labels" --wav_dir "$out/corpus/wavs" --out_dir "$out/features" \
     --preset small --valid_size 10 --n_jobs 2
 echo "== 3/6 train $steps steps (small preset, gmm v2b) -> $out/train"
-$py train.py --data_dir "$out/features" --log_dir "$out/train" --preset small --max_steps "$steps" \
+quiet $py train.py --data_dir "$out/features" --log_dir "$out/train" --preset small --max_steps "$steps" \
     --hparams "attention_type=gmm,gmm_version=v2b,$hparams"
 held_out=$(head -n 3 "$out/features/valid.txt" | sed "s|^|$out/corpus/labels/|; s|$|.lab|" | paste -sd, -)
 echo "== 4/6 synthesize held-out utterances -> $out/synthesis"
-$py synthesize.py --checkpoint_dir "$out/train" --labels "$held_out" --output_dir "$out/synthesis" --batch_size 3
+quiet $py synthesize.py --checkpoint_dir "$out/train" --labels "$held_out" --output_dir "$out/synthesis" --batch_size 3
 echo "== 5/6 export SavedModel -> $out/saved_model"
-$py export.py --checkpoint_dir "$out/train" --output_dir "$out/saved_model"
+quiet $py export.py --checkpoint_dir "$out/train" --output_dir "$out/saved_model"
 echo "== 6/6 reload the SavedModel and synthesize again -> $out/synthesis_saved_model"
-$py synthesize.py --saved_model "$out/saved_model" --labels "$held_out" --output_dir "$out/synthesis_saved_model" \
+quiet $py synthesize.py --saved_model "$out/saved_model" --labels "$held_out" --output_dir "$out/synthesis_saved_model" \
     --batch_size 3
 echo
 echo "Outputs:"
