@@ -75,7 +75,10 @@ def time_acoustic(model, hp, batch_size):
     lengths = tf.fill([batch_size], FLAGS.input_length)
     seeds = tf.range(batch_size) + FLAGS.seed
     results = []
-    run = lambda: results.append({name: value.numpy() for name, value in infer(phones, lengths, seeds).items()})
+
+    def run():
+        results.append({name: value.numpy() for name, value in infer(phones, lengths, seeds).items()})
+
     run()  # warm-up: trace and first run
     seconds = griffin_lim_speed.best_time(run, FLAGS.repeats)
     frames = int(results[-1]["mel_lengths"].sum())
