@@ -14,6 +14,7 @@ import tempfile
 
 from absl import app
 from absl import flags
+from absl import logging
 import tensorflow as tf
 
 from datasets import fileio
@@ -100,6 +101,8 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None):
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # TensorFlow's SavedModel writer logs every step at INFO
+    tf.get_logger().setLevel("ERROR")
     try:
         output_dir, checkpoint_path, seed = export_saved_model(FLAGS.checkpoint_dir, FLAGS.output_dir,
                                                                FLAGS.seed)
