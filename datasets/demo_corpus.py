@@ -379,15 +379,12 @@ def read_durations(path):
     return durations
 
 
-FLAGS = flags.FLAGS
-
-
 def main(argv):
     del argv
-    ids = make_demo_corpus(FLAGS.out_dir, FLAGS.num_utterances, FLAGS.seed, FLAGS.min_phones,
-                           FLAGS.max_phones, sample_rate=FLAGS.sample_rate, hop_size=FLAGS.hop_size,
-                           id_prefix=FLAGS.id_prefix)
-    logging.info("wrote %d utterances to %s", len(ids), FLAGS.out_dir)
+    args = flags.FLAGS
+    ids = make_demo_corpus(args.out_dir, args.num_utterances, args.seed, args.min_phones, args.max_phones,
+                           sample_rate=args.sample_rate, hop_size=args.hop_size, id_prefix=args.id_prefix)
+    logging.info("wrote %d utterances to %s", len(ids), args.out_dir)
 
 
 if __name__ == "__main__":
