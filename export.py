@@ -22,7 +22,7 @@ from tacotron.export_module import TacotronExport
 from tacotron.export_module import phone_inventory_lines
 from tacotron.inference import ModelLoadError
 from tacotron.inference import load_model
-from tacotron.summaries import griffin_lim_from_hparams
+from tacotron.griffin_lim import griffin_lim_from_hparams
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", None, "A train.py --log_dir (hparams.yaml + checkpoints/).")

@@ -24,6 +24,8 @@ from tacotron.checkpoints import CheckpointMismatchError
 from tacotron.checkpoints import make_checkpoint
 from tacotron.checkpoints import restore
 from tacotron.model import create_model
+from tacotron.synthesis import infer_function
+from tacotron.synthesis import vocoder_function
 from tacotron.trainer import create_optimizer
 from tacotron.trainer import make_eval_step
 from tacotron.trainer import make_train_step
@@ -86,7 +88,7 @@ def build_training(hp, log_dir, mixed_precision, jit_compile, strategy):
     return model, step, manager, train_step, eval_step
 
 
-def summarize(hp, log_dir, writer, global_step, model, eval_step, valid_dataset, valid_batches, vocoder):
+def summarize(hp, log_dir, writer, global_step, infer, eval_step, valid_dataset, valid_batches, vocoder):
     """Validation losses, images and one free-running synthesis."""
     plot_dir = os.path.join(log_dir, "plots")
     losses, first = [], None
@@ -100,8 +102,8 @@ def summarize(hp, log_dir, writer, global_step, model, eval_step, valid_dataset,
     path = summaries.write_teacher_forced(writer, global_step, plot_dir, batch, outputs)
     length = int(batch["input_lengths"][0])
     synthesis = summaries.write_free_running(
-        writer, global_step, plot_dir, model, vocoder, batch["phones"][0, :length].numpy(), length,
-        batch["utt_id"][0].numpy().decode(), hp.sample_rate, hp.random_seed)
+        writer, global_step, plot_dir, infer, vocoder, batch["phones"][0, :length].numpy(), length,
+        batch["utt_id"][0].numpy().decode(), hp.sample_rate, hp.random_seed, hp.outputs_per_step)
     logging.info("step %d: valid loss %.4f, alignment %s, free-running %d frames%s", global_step,
                  summaries.mean_of(losses)["loss"], path, synthesis["frames"],
                  " (hit max steps)" if synthesis["hit_max_steps"] else "")
@@ -123,7 +125,7 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
         train_dataset = strategy.experimental_distribute_dataset(train_dataset)
     valid_dataset = dataset_from_hparams(data_dir, "valid", hp, training=False)
     writer = tf.summary.create_file_writer(log_dir)
-    vocoder = summaries.griffin_lim_from_hparams(hp)
+    infer, vocoder = infer_function(model), vocoder_function(hp)
     average, last_saved = None, int(step)
     iterator = iter(train_dataset)
     try:
@@ -146,7 +148,7 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
             if global_step % hp.save_summary_steps == 0:
                 summaries.write_scalars(writer, global_step, "train", results)
                 if valid_batches > 0:
-                    summarize(hp, log_dir, writer, global_step, model, eval_step, valid_dataset, valid_batches,
+                    summarize(hp, log_dir, writer, global_step, infer, eval_step, valid_dataset, valid_batches,
                               vocoder)
             if global_step % hp.save_checkpoints_steps == 0:
                 manager.save(checkpoint_number=global_step)
@@ -156,7 +158,7 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
     if int(step) != last_saved:
         manager.save(checkpoint_number=int(step))
     if valid_batches > 0 and int(step) % hp.save_summary_steps != 0:
-        summarize(hp, log_dir, writer, int(step), model, eval_step, valid_dataset, valid_batches, vocoder)
+        summarize(hp, log_dir, writer, int(step), infer, eval_step, valid_dataset, valid_batches, vocoder)
     writer.flush()
     print(f"Finished at step {int(step)}; checkpoint {manager.latest_checkpoint}", flush=True)
     return int(step)

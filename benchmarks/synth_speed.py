@@ -37,7 +37,7 @@ from benchmarks import griffin_lim_speed  # noqa: E402  (defines --seconds --ite
 from datasets.symbols import NUM_IDS  # noqa: E402
 from tacotron import griffin_lim  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
-from tacotron.summaries import griffin_lim_from_hparams  # noqa: E402
+from tacotron.griffin_lim import griffin_lim_from_hparams  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "both", ["course", "small", "both"], "Acoustic model size(s) to time.")

@@ -40,9 +40,20 @@ def true_phone_per_step(durations, outputs_per_step, num_steps):
     Returns:
         [num_steps] int64 in [0, N].
     """
-    ends = np.cumsum(np.asarray(durations, dtype=np.int64))
     middles = np.arange(num_steps, dtype=np.int64) * outputs_per_step + outputs_per_step // 2
-    return np.searchsorted(ends, middles, side="right")
+    return token_of_frame(durations, middles)
+
+
+def token_of_frame(durations, frames):
+    """The index of the token containing each recorded frame; frames past the end get N ("~").
+
+    Args:
+        frames: [F] int frame indices.
+    Returns:
+        [F] int64 in [0, N].
+    """
+    ends = np.cumsum(np.asarray(durations, dtype=np.int64))
+    return np.searchsorted(ends, np.asarray(frames, dtype=np.int64), side="right")
 
 
 def attended_phone(alignment, min_weight=MIN_WEIGHT):
@@ -85,6 +96,45 @@ def alignment_accuracy(alignment, durations, outputs_per_step, tolerance=1):
     attended = attended_phone(alignment[:num_steps])
     truth = true_phone_per_step(durations, outputs_per_step, num_steps)
     return float(np.mean(np.abs(attended - truth) <= tolerance))
+
+
+def free_running_accuracy(alignment, matched_frames, durations, outputs_per_step, tolerance=1):
+    """Share of free-running decoder steps whose attended phone is within `tolerance` tokens of the phone
+    that the generated audio of that step matches in the recording.
+
+    The generated and the recorded mel are aligned by dynamic time warping (DTW, computed by the caller);
+    a step's middle generated frame (or the last generated frame) gives its recorded frame, and so its true
+    phone. High when the audio says the attended phones and the attended phones follow the text in order;
+    low when attention jumps around, or the decoder ignores it.
+
+    Args:
+        alignment: the free-running alignment; its first ceil(len(matched_frames) / r) rows are scored.
+        matched_frames: [T_gen] int, the recorded frame that DTW matched to each generated frame.
+    Returns:
+        float in [0, 1].
+    """
+    matched_frames = np.asarray(matched_frames, dtype=np.int64)
+    num_steps = num_steps_of(len(matched_frames), outputs_per_step)
+    middles = np.minimum(np.arange(num_steps) * outputs_per_step + outputs_per_step // 2, len(matched_frames) - 1)
+    truth = token_of_frame(durations, matched_frames[middles])
+    attended = attended_phone(np.asarray(alignment)[:num_steps])
+    return float(np.mean(np.abs(attended - truth) <= tolerance))
+
+
+def matched_frames_from_path(path, num_generated):
+    """For each generated frame, the first recorded frame a DTW path matches to it.
+
+    Args:
+        path: [P, 2] int (generated frame, recorded frame) pairs of a DTW path, in any order, covering every
+            generated frame (as `librosa.sequence.dtw(...)[1]` with X = generated, Y = recorded).
+        num_generated: T_gen.
+    Returns:
+        [T_gen] int64.
+    """
+    path = np.asarray(path, dtype=np.int64)
+    matched = np.full(num_generated, np.iinfo(np.int64).max)
+    np.minimum.at(matched, path[:, 0], path[:, 1])
+    return matched
 
 
 def reaches_end(alignment, input_length):
@@ -139,7 +189,7 @@ def score_alignment(alignment, input_length, max_jump=3, min_backward=2):
 
 
 def score_free_running(alignment, input_length, generated_frames, hit_max_steps, durations, outputs_per_step,
-                       max_jump=3, min_backward=2, ratio_range=(0.67, 1.5)):
+                       matched_frames=None, max_jump=3, min_backward=2, ratio_range=(0.67, 1.5)):
     """All free-running scores of one synthesised utterance.
 
     Args:
@@ -149,10 +199,13 @@ def score_free_running(alignment, input_length, generated_frames, hit_max_steps,
         hit_max_steps: True when decoding ended at the step limit, not by the stop token.
         durations: the recording's frames per token (only their sum is used).
         outputs_per_step: r.
+        matched_frames: optional [generated_frames] DTW match of the generated frames in the recording
+            (see `free_running_accuracy`).
         ratio_range: (low, high) bounds of an acceptable length ratio.
     Returns:
         `score_alignment`'s dict plus stopped (the stop token ended decoding), length_ratio (generated /
-        recorded frames) and clean: reaches the end, no skip, no repeat, stopped, length ratio in range.
+        recorded frames), clean (reaches the end, no skip, no repeat, stopped, length ratio in range) and,
+        with matched_frames, dtw_accuracy (`free_running_accuracy`).
     """
     steps = num_steps_of(generated_frames, outputs_per_step)
     scores = score_alignment(np.asarray(alignment)[:max(steps, 1)], input_length, max_jump, min_backward)
@@ -161,6 +214,8 @@ def score_free_running(alignment, input_length, generated_frames, hit_max_steps,
     scores["clean"] = bool(scores["reaches_end"] and scores["skipped_phones"] == 0
                            and scores["repeated_phones"] == 0 and scores["stopped"]
                            and ratio_range[0] <= scores["length_ratio"] <= ratio_range[1])
+    if matched_frames is not None:
+        scores["dtw_accuracy"] = free_running_accuracy(alignment, matched_frames, durations, outputs_per_step)
     return scores
 
 

@@ -195,3 +195,11 @@ def mel_to_wav(mel, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, 
     inverter = GriffinLim(sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, max_abs_value,
                           min_level_db, ref_level_db, power, n_iters, seed=seed)
     return inverter(mel, mel_lengths)
+
+
+def griffin_lim_from_hparams(hp):
+    """The in-graph Griffin-Lim vocoder with the course parameters."""
+    return GriffinLim(sample_rate=hp.sample_rate, n_fft=hp.n_fft, hop_size=hp.hop_size, win_size=hp.win_size,
+                      n_mels=hp.acoustic_dim, fmin=hp.fmin, fmax=hp.fmax, max_abs_value=hp.max_abs_value,
+                      min_level_db=hp.min_level_db, ref_level_db=hp.ref_level_db,
+                      power=hp.griffin_lim_power, n_iters=hp.griffin_lim_iters)

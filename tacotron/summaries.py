@@ -4,18 +4,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tacotron.griffin_lim import GriffinLim
 from tacotron.plotting import alignment_png
 from tacotron.plotting import mel_comparison_png
 from tacotron.plotting import write_png
-
-
-def griffin_lim_from_hparams(hp):
-    """The in-graph Griffin-Lim vocoder with the course parameters."""
-    return GriffinLim(sample_rate=hp.sample_rate, n_fft=hp.n_fft, hop_size=hp.hop_size, win_size=hp.win_size,
-                      n_mels=hp.acoustic_dim, fmin=hp.fmin, fmax=hp.fmax, max_abs_value=hp.max_abs_value,
-                      min_level_db=hp.min_level_db, ref_level_db=hp.ref_level_db,
-                      power=hp.griffin_lim_power, n_iters=hp.griffin_lim_iters)
 
 
 def _image(png_bytes):
@@ -53,19 +44,20 @@ def write_teacher_forced(writer, step, plot_dir, batch, outputs, index=0):
     return path
 
 
-def write_free_running(writer, step, plot_dir, model, vocoder, phones, input_length, utt_id, sample_rate,
-                       seed):
+def write_free_running(writer, step, plot_dir, infer, vocoder, phones, input_length, utt_id, sample_rate,
+                       seed, outputs_per_step):
     """Synthesises one validation utterance free-running; alignment image and Griffin-Lim audio.
 
     Args:
+        infer, vocoder: tacotron.synthesis.infer_function(model) and vocoder_function(hp).
         phones: [T_in] int32 ids of the utterance.
     Returns:
         dict(frames, hit_max_steps).
     """
-    result = model.infer(tf.constant(phones[None], tf.int32), tf.constant([input_length], tf.int32),
-                         seeds=tf.constant([seed], tf.int32))
+    result = infer(tf.constant(phones[None], tf.int32), tf.constant([input_length], tf.int32),
+                   tf.constant([seed], tf.int32))
     frames = int(result["mel_lengths"][0])
-    r = model.outputs_per_step
+    r = outputs_per_step
     alignment = alignment_png(result["alignments"][0].numpy(), title=f"{utt_id} free-running step {step}",
                               input_length=input_length, output_steps=-(-frames // r))
     wav, _ = vocoder(result["mel"][:, :frames], tf.constant([frames], tf.int32))

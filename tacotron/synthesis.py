@@ -26,7 +26,7 @@ from tacotron.inference import load_model
 from tacotron.inference import utterance_seed
 from tacotron.plotting import alignment_png
 from tacotron.plotting import write_png
-from tacotron.summaries import griffin_lim_from_hparams
+from tacotron.griffin_lim import griffin_lim_from_hparams
 
 SERVING_SIGNATURE = "serving_seeded"
 

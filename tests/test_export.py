@@ -18,7 +18,7 @@ from tacotron.checkpoints import make_checkpoint
 from tacotron.inference import ModelLoadError
 from tacotron.inference import load_model
 from tacotron.model import create_model
-from tacotron.summaries import griffin_lim_from_hparams
+from tacotron.griffin_lim import griffin_lim_from_hparams
 
 # A tiny model with a small FFT and few Griffin-Lim iterations, so that export and synthesis take seconds.
 # Its untrained stop probabilities stay near 0.51, so with stop_threshold 0.52 every row decodes to its own
