@@ -19,12 +19,14 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 
 from absl import app
 from absl import flags
 import keras
+import librosa
 import matplotlib
 
 matplotlib.use("Agg")
@@ -44,9 +46,9 @@ from datasets.preprocessor import preprocess_corpus  # noqa: E402
 from datasets.symbols import PAD_ID  # noqa: E402
 from datasets.symbols import phones_to_ids  # noqa: E402
 from tacotron import alignment_metrics as metrics  # noqa: E402
+from tacotron.checkpoints import make_checkpoint  # noqa: E402
 from tacotron.inference import utterance_seed  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
-from tacotron.plotting import write_png  # noqa: E402
 from tacotron.trainer import create_optimizer  # noqa: E402
 from tacotron.trainer import make_train_step  # noqa: E402
 from tacotron.trainer import trainable_variables  # noqa: E402
@@ -56,17 +58,19 @@ MECHANISMS = {"bahdanau": ("bahdanau", "v2b"), "location_sensitive": ("location_
               "gmm_v0": ("gmm", "v0"), "gmm_v1": ("gmm", "v1"), "gmm_v2": ("gmm", "v2"),
               "gmm_v2b": ("gmm", "v2b"), "dca": ("dca", "v2b")}
 MULTIPLES = (1, 2, 4, 8)
-ALIGNED = 0.8  # teacher-forced valid accuracy that counts as "aligned"
-WORKS = 0.5    # free-running clean share from which a mechanism "works" at a length
+ALIGNED = 0.8  # teacher-forced valid accuracy that counts as "aligned" ...
+IN_A_ROW = 3  # ... at this many evaluations in a row
+HOLDS = 0.5    # free-running clean share from which a mechanism "holds" at a length
 METRICS = (("tf_accuracy", "TF accuracy"), ("reaches_end", "reaches end"), ("skipped_phones", "skipped/utt"),
            ("repeated_phones", "repeats/utt"), ("stopped", "stop fired"), ("length_ratio", "length ratio"),
-           ("clean", "clean"))
+           ("clean", "clean"), ("dtw_accuracy", "FR accuracy"))
 # Flag values of --quick, used where the flag is not given explicitly.
 QUICK = {"mechanisms": ["gmm_v2b", "bahdanau"], "seeds": 1, "steps": 30, "eval_every": 10,
          "num_utterances": 40, "valid_size": 4, "long_utterances": 2, "min_tokens": 8, "max_tokens": 16}
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out_dir", "/tmp/attention_benchmark", "Scratch directory (corpora, features, results.json).")
+flags.DEFINE_string("out_dir", "/tmp/attention_benchmark", "Scratch directory: corpora, features, runs/ "
+                    "(checkpoints), results.json.")
 flags.DEFINE_string("doc", "docs/attention_benchmark.md", "Markdown report; PNGs go to the folder without .md.")
 flags.DEFINE_list("mechanisms", list(MECHANISMS), f"Mechanisms to compare: {', '.join(MECHANISMS)}.")
 flags.DEFINE_integer("seeds", 2, "Training runs per mechanism (random_seed 1, 2, ...).")
@@ -93,7 +97,9 @@ def prepared_corpus(root, num_utterances, seed, tokens, prefix, hp, valid_size):
     request = {"num_utterances": num_utterances, "seed": seed, "tokens": list(tokens), "prefix": prefix,
                "valid_size": valid_size}
     marker, corpus, features = (os.path.join(root, name) for name in ("done.json", "corpus", "features"))
-    if not (os.path.isfile(marker) and json.load(open(marker, encoding="utf-8")) == request):
+    done = os.path.isfile(marker) and open(marker, encoding="utf-8").read() == json.dumps(request)
+    if not done:
+        shutil.rmtree(root, ignore_errors=True)  # scratch: another corpus may be there
         make_demo_corpus(corpus, num_utterances, seed, tokens[0], tokens[1], id_prefix=prefix)
         result = preprocess_corpus(os.path.join(corpus, "labels"), os.path.join(corpus, "wavs"), features,
                                    hp.replace(max_acoustic_length=100000), valid_size, n_jobs=os.cpu_count())
@@ -158,7 +164,7 @@ def alignment_functions(model, hp):
     @tf.function(input_signature=[int_matrix, int_vector, int_vector])
     def free(phones, input_lengths, seeds):
         outputs = model.infer(phones, input_lengths, seeds)
-        return outputs["alignments"], outputs["mel_lengths"], outputs["hit_max_steps"]
+        return outputs["alignments"], outputs["mel_lengths"], outputs["hit_max_steps"], outputs["mel"]
 
     return forced, free
 
@@ -177,12 +183,15 @@ def tf_accuracies(forced, batch, r):
 def free_running(free, batch, r, seed):
     """Free-running scores (dicts) of every utterance of a batch, and their alignments (cut)."""
     seeds = np.array([utterance_seed(seed, utt_id) for utt_id in batch["ids"]], np.int32)
-    alignments, lengths, hit_max = (value.numpy() for value in free(batch["phones"], batch["input_lengths"], seeds))
+    outputs = [value.numpy() for value in free(batch["phones"], batch["input_lengths"], seeds)]
     scores, cut = [], []
-    for row, durations in enumerate(batch["durations"]):
-        length = batch["input_lengths"][row]
-        cut.append(alignments[row, :metrics.num_steps_of(lengths[row], r), :length])
-        scores.append(metrics.score_free_running(alignments[row], length, lengths[row], hit_max[row], durations, r))
+    for row, (alignment, frames, hit_max, mel) in enumerate(zip(*outputs)):
+        length, durations = batch["input_lengths"][row], batch["durations"][row]
+        generated, recorded = mel[:max(frames, 1)], batch["mel"][row, :batch["mel_lengths"][row]]
+        path = librosa.sequence.dtw(X=generated.T, Y=recorded.T, metric="euclidean")[1]
+        matched = metrics.matched_frames_from_path(path, len(generated))
+        cut.append(alignment[:metrics.num_steps_of(frames, r), :length])
+        scores.append(metrics.score_free_running(alignment, length, frames, hit_max, durations, r, matched))
     return scores, cut
 
 
@@ -211,11 +220,18 @@ def train_and_score(mechanism, seed, hp, train_dir, sets):
             eval_start = time.perf_counter()
             accuracy = np.mean([a for batch in sets["valid"] for a in tf_accuracies(forced, batch, r)[0]])
             history.append((step, float(accuracy)))
+            print(f"{mechanism} seed {seed} step {step}: loss {loss:.3f}, valid TF accuracy {accuracy:.3f}",
+                  flush=True)
             eval_seconds += time.perf_counter() - eval_start
     train_seconds = time.perf_counter() - start - eval_seconds
+    run_dir = os.path.join(FLAGS.out_dir, "runs", f"{mechanism}_seed{seed}")  # a train.py-style --log_dir
+    hp.save(os.path.join(run_dir, "hparams.yaml"))
+    tf.train.CheckpointManager(make_checkpoint(model), os.path.join(run_dir, "checkpoints"), 1).save()
     result = {"mechanism": mechanism, "seed": seed, "history": history, "diverged_at": diverged_at,
-              "steps_to_align": metrics.steps_to_align(history, ALIGNED), "train_seconds": train_seconds,
-              "seconds_per_step": train_seconds / max(step, 1), "final_loss": loss, "sets": {}}
+              "steps_to_align": metrics.steps_to_align(history, ALIGNED, IN_A_ROW),
+              "train_seconds": train_seconds,
+              "seconds_per_step": train_seconds / max(step, 1), "final_loss": loss, "sets": {},
+              "parameters": model.count_params()}
     pictures = {}
     for name, batches in sets.items():
         accuracies, free_scores, forced_cut, free_cut = [], [], [], []
@@ -227,9 +243,13 @@ def train_and_score(mechanism, seed, hp, train_dir, sets):
             free_scores += scores
             free_cut += cut
         summary = {"tf_accuracy": float(np.mean(accuracies))}
-        for key in ("reaches_end", "skipped_phones", "repeated_phones", "stopped", "length_ratio", "clean"):
+        for key in ("reaches_end", "skipped_phones", "repeated_phones", "stopped", "length_ratio", "clean",
+                    "dtw_accuracy"):
             summary[key] = float(np.mean([scores[key] for scores in free_scores]))
         summary["hit_max_steps"] = int(sum(not scores["stopped"] for scores in free_scores))
+        summary["utterances"] = [dict(scores, tf_accuracy=accuracy, max_attended=int(np.max(
+            metrics.attended_phone(cut))), input_length=int(cut.shape[1]), steps=int(cut.shape[0]))
+            for scores, accuracy, cut in zip(free_scores, accuracies, free_cut)]
         result["sets"][name] = summary
         pictures[name] = (forced_cut[0], free_cut[0])
     result["total_seconds"] = time.perf_counter() - start
@@ -237,84 +257,92 @@ def train_and_score(mechanism, seed, hp, train_dir, sets):
     return result, pictures
 
 
-def spread(values):
-    """(mean, half the range): mean +- spread covers every seed."""
-    return float(np.mean(values)), float((np.max(values) - np.min(values)) / 2.0)
-
-
 def cell(values, digits=2):
-    mean, half = spread(values)
+    """Mean over seeds +- half their range (the interval covers every seed)."""
+    mean, half = float(np.mean(values)), float(np.max(values) - np.min(values)) / 2.0
     return f"{mean:.{digits}f} ± {half:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
 
 
 def steps_cell(runs, steps):
     """Steps to align of every seed, '>N' for a run that never aligned (N = its trained steps)."""
-    return " / ".join(str(run["steps_to_align"]) if run["steps_to_align"] is not None else f">{steps}"
-                      for run in runs)
+    return " / ".join(f"{run['steps_to_align']}" if run["steps_to_align"] else f">{steps}" for run in runs)
 
 
-def set_values(runs, name, key):
+def values(runs, name, key):
     return [run["sets"][name][key] for run in runs]
 
 
-def longest_working(runs):
-    """Largest multiple up to which the mean clean share stays >= WORKS (0 when it fails at 1x)."""
+def holds_up_to(runs):
+    """Largest multiple up to which the mean clean share stays >= HOLDS (0 when it fails at 1x)."""
     longest = 0
     for multiple in MULTIPLES:
-        if np.mean(set_values(runs, f"{multiple}x", "clean")) < WORKS:
+        if np.mean(values(runs, f"{multiple}x", "clean")) < HOLDS:
             break
         longest = multiple
     return longest
 
 
-def paper_claims(by_mechanism, steps):
-    """Rows (claim, measured, verdict) comparing the paper's findings with these runs (present mechanisms)."""
-    rows = []
+def num_aligned(runs):
+    return sum(run["steps_to_align"] is not None for run in runs)
 
-    def works(name):
-        return longest_working(by_mechanism[name])
 
-    if "bahdanau" in by_mechanism:
-        rows.append(("content-based errors rise as soon as inputs exceed the training length",
-                     f"bahdanau works up to {works('bahdanau')}x", works("bahdanau") < 2))
-    if "location_sensitive" in by_mechanism:
-        rows.append(("location-sensitive fails around 3x the training length",
-                     f"works up to {works('location_sensitive')}x", works("location_sensitive") == 2))
+def paper_rows(by_mechanism, steps):
+    """(paper's finding, measured here, verdict) for the mechanisms that were run."""
+    rows, last = [], MULTIPLES[-1]
+    for name, claim, agrees in (
+            ("bahdanau", "content-based: errors rise as soon as inputs exceed the training length",
+             lambda n: n < 2),
+            ("location_sensitive", "location-sensitive: fails around 3x the training length", lambda n: n == 2),
+            ("gmm_v2b", "GMM V2b: holds over the whole tested range", lambda n: n == last),
+            ("dca", "DCA: holds over the whole tested range", lambda n: n == last)):
+        runs = by_mechanism.get(name)
+        if runs and not num_aligned(runs):
+            rows.append((claim, f"{name} never aligned in {steps} steps", "not testable here"))
+        elif runs:
+            measured = (f"{name} holds up to {holds_up_to(runs)}x (clean share at {last}x: "
+                        f"{cell(values(runs, f'{last}x', 'clean'))})")
+            rows.append((claim, measured, "agrees" if agrees(holds_up_to(runs)) else "differs"))
     for name in ("gmm_v2b", "dca"):
         if name in by_mechanism:
-            rows.append((f"{name} holds over the whole tested range", f"works up to {works(name)}x",
-                         works(name) == MULTIPLES[-1]))
-    if "gmm_v2b" in by_mechanism:
-        reference = [run["steps_to_align"] or steps + 1 for run in by_mechanism["gmm_v2b"]]
-        for name in ("gmm_v0", "gmm_v1"):
-            if name in by_mechanism:
-                mine = [run["steps_to_align"] or steps + 1 for run in by_mechanism[name]]
-                rows.append((f"{name} fails to align or aligns later than V2b",
-                             f"steps to align {steps_cell(by_mechanism[name], steps)} vs V2b "
-                             f"{steps_cell(by_mechanism['gmm_v2b'], steps)}", np.mean(mine) > np.mean(reference)))
-    return [(claim, measured, "agrees" if verdict else "differs") for claim, measured, verdict in rows]
+            runs = by_mechanism[name]
+            rows.append((f"{name}: aligns quickly and consistently", f"steps to align {steps_cell(runs, steps)}",
+                         "agrees" if num_aligned(runs) == len(runs) else "differs"))
+
+    def mean_steps(name):
+        return np.mean([run["steps_to_align"] or steps + 1 for run in by_mechanism[name]])
+
+    for name in ("gmm_v0", "gmm_v1"):
+        if name in by_mechanism and "gmm_v2b" in by_mechanism:
+            measured = (f"steps to align {steps_cell(by_mechanism[name], steps)} "
+                        f"(V2b: {steps_cell(by_mechanism['gmm_v2b'], steps)})")
+            rows.append((f"{name}: often fails to align or aligns late", measured,
+                         "agrees" if mean_steps(name) > mean_steps("gmm_v2b") else "differs"))
+    return rows
+
+
+def findings(by_mechanism, steps):
+    """One line per mechanism, read off the numbers (so that it stays true when the benchmark is rerun)."""
+    lines, last = [], f"{MULTIPLES[-1]}x"
+    for name, runs in by_mechanism.items():
+        aligned = [str(run["steps_to_align"]) for run in runs if run["steps_to_align"] is not None]
+        if not aligned:
+            lines.append(f"- **{name}** did not align in {steps} steps with any seed (teacher-forced valid "
+                         f"accuracy {cell(values(runs, 'valid', 'tf_accuracy'))}); its long-input scores show an "
+                         "untrained attention, not length generalisation.")
+            continue
+        clean = ", ".join(f"{set_name} {cell(values(runs, set_name, 'clean'))}" for set_name in runs[0]["sets"])
+        lines.append(
+            f"- **{name}** aligned in {len(aligned)} of {len(runs)} runs (after {', '.join(aligned)} steps). "
+            f"Free running it holds up to {holds_up_to(runs)}x (clean share {clean}). Teacher-forced accuracy "
+            f"goes from {cell(values(runs, 'valid', 'tf_accuracy'))} (valid) to "
+            f"{cell(values(runs, last, 'tf_accuracy'))} ({last}), free-running accuracy from "
+            f"{cell(values(runs, 'valid', 'dtw_accuracy'))} to {cell(values(runs, last, 'dtw_accuracy'))}.")
+    return lines
 
 
 def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
-
-
-def plot_grid(pictures, mechanisms, set_names, lengths, mode, path):
-    """Alignment grid (mechanism x set) of the first utterance of each set, first seed; mode 0 = teacher
-    forced, 1 = free running."""
-    figure, axes = plt.subplots(len(mechanisms), len(set_names), squeeze=False,
-                                figsize=(2.6 * len(set_names), 1.9 * len(mechanisms)))
-    for row, mechanism in enumerate(mechanisms):
-        for column, name in enumerate(set_names):
-            axis, alignment = axes[row, column], pictures[mechanism][name][mode]
-            axis.imshow(alignment.T, aspect="auto", origin="lower", interpolation="none", cmap="viridis")
-            axis.set_title(f"{mechanism}, {name} ({lengths[name]} tok)", fontsize=8)
-            axis.tick_params(labelsize=6)
-    figure.supxlabel("decoder step")
-    figure.supylabel("encoder step (phone)")
-    figure.tight_layout()
-    save(figure, path)
+    return (["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+            + ["| " + " | ".join(row) + " |" for row in rows] + [""])
 
 
 def save(figure, path):
@@ -323,98 +351,128 @@ def save(figure, path):
     plt.close(figure)
 
 
-def plot_curves(by_mechanism, path_lengths, path_steps):
+def plot_grid(pictures, lengths, mode, path):
+    """Alignments (mechanism x set) of the first utterance of each set, first seed; mode 0 = teacher forced,
+    1 = free running."""
+    rows, columns = list(pictures), list(lengths)
+    figure, axes = plt.subplots(len(rows), len(columns), squeeze=False,
+                                figsize=(2.6 * len(columns), 1.9 * len(rows)))
+    for row, mechanism in enumerate(rows):
+        for column, name in enumerate(columns):
+            axes[row, column].imshow(pictures[mechanism][name][mode].T, aspect="auto", origin="lower",
+                                     interpolation="none", cmap="viridis")
+            axes[row, column].set_title(f"{mechanism}, {name} ({lengths[name]} tok)", fontsize=8)
+            axes[row, column].tick_params(labelsize=6)
+    figure.supxlabel("decoder step")
+    figure.supylabel("encoder step (phone)")
+    figure.tight_layout()
+    save(figure, path)
+
+
+def plot_curves(by_mechanism, image_dir):
     """Scores vs input length (mean over seeds, bars = range), and valid accuracy vs training step."""
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    keys = (("tf_accuracy", "teacher-forced accuracy"), ("clean", "free-running clean share"),
+            ("dtw_accuracy", "free-running accuracy (DTW)"))
     for mechanism, runs in by_mechanism.items():
-        for axis, key in zip(axes, ("tf_accuracy", "clean", "reaches_end")):
-            values = np.array([set_values(runs, f"{m}x", key) for m in MULTIPLES])  # [lengths, seeds]
-            mean = values.mean(axis=1)
-            axis.errorbar(MULTIPLES, mean, yerr=[mean - values.min(axis=1), values.max(axis=1) - mean],
+        for axis, (key, _) in zip(axes, keys):
+            scores = np.array([values(runs, f"{m}x", key) for m in MULTIPLES])  # [lengths, seeds]
+            mean = scores.mean(axis=1)
+            axis.errorbar(MULTIPLES, mean, yerr=[mean - scores.min(axis=1), scores.max(axis=1) - mean],
                           marker="o", capsize=3, label=mechanism)
-    for axis, title in zip(axes, ("teacher-forced accuracy", "free-running clean share", "free-running reaches end")):
+    for axis, (_, title) in zip(axes, keys):
         axis.set_xscale("log", base=2)
         axis.set_xticks(MULTIPLES, [f"{m}x" for m in MULTIPLES])
-        axis.set_ylim(-0.05, 1.05)
-        axis.set_xlabel("input length / longest training input")
-        axis.set_title(title)
+        axis.set(ylim=(-0.05, 1.05), xlabel="input length / longest training input", title=title)
     axes[0].legend(fontsize=8)
-    save(figure, path_lengths)
+    save(figure, os.path.join(image_dir, "scores_vs_length.png"))
     figure, axis = plt.subplots(figsize=(7, 4))
     for mechanism, runs in by_mechanism.items():
-        steps = [step for step, _ in runs[0]["history"]]
         usable = min(len(run["history"]) for run in runs)
         accuracy = np.mean([[score for _, score in run["history"][:usable]] for run in runs], axis=0)
-        axis.plot(steps[:usable], accuracy, label=mechanism)
+        axis.plot([step for step, _ in runs[0]["history"][:usable]], accuracy, label=mechanism)
     axis.axhline(ALIGNED, color="gray", linestyle=":")
-    axis.set_xlabel("training step")
-    axis.set_ylabel("teacher-forced valid accuracy")
+    axis.set(xlabel="training step", ylabel="teacher-forced valid accuracy")
     axis.legend(fontsize=8)
-    save(figure, path_steps)
+    save(figure, os.path.join(image_dir, "accuracy_vs_step.png"))
+
+
+# Prose of the report; markdown joins the lines of a paragraph. Filled with str.format(**info).
+INTRO = """Generated by `benchmarks/attention_benchmark.py` (rerun it rather than editing). Each mechanism is
+trained the same way (small preset, {parameters} parameters, r = 5, batch 16, the same data and {steps} steps,
+seeds 1..{seeds}) on the generated demo corpus ({num_utterances} utterances of {valid_tokens} tokens), then
+scored on held-out utterances of the training lengths (`valid`) and on {long_utterances} utterances each with
+{multiples} the tokens of the longest training utterance ({long_tokens} tokens). A cell is the mean over seeds
+± half their range (the interval covers every seed).
+
+- Command: `{command}`
+- Machine: {machine}
+- Wall time: {wall_minutes:.1f} min (data {data_minutes:.1f} min), {seconds_per_step:.3f} s/step on average"""
+DEFINITIONS = """Metrics (`tacotron/alignment_metrics.py`). **Teacher forced** (the decoder is fed the recorded
+mel, so its timing follows the recording): *TF accuracy* = share of decoder steps whose attended phone (the row
+argmax of the alignment; for GMM of the mixture alignment) is within ±1 token of the phone that contains the
+step's middle frame. *Steps to align* = first evaluation (every {eval_every} steps) from which the TF accuracy on
+the valid set is ≥ {aligned} at {in_a_row} evaluations in a row; `>{steps}` = never. **Free running** (synthesis
+as in `synthesize.py`, pre-net dropout on, seeded per utterance): *reaches end* = the attended phone gets to the
+last label token or `~`; *skipped/utt* = tokens jumped over by forward jumps of more than 3 tokens in one step
+(short tokens are legitimately passed within one 5-frame step); *repeats/utt* = backward jumps by 2 tokens or
+more; *stop fired* = the stop token ended decoding (else the step limit did, 20 frames per input token);
+*length ratio* = generated / recorded frames; *clean* = reaches the end, no skip, no repeat, stop fired and
+length ratio in [0.67, 1.5]; *FR accuracy* = like TF accuracy, with the true phone of each generated frame found
+by dynamic time warping of the generated mel onto the recorded one. A mechanism *holds* at a length when its
+mean clean share there is ≥ {holds}."""
+READING = """Reading the two modes: teacher forcing imposes the recording's timing on the decoder, so an
+attention whose own pace is slightly off drifts further from the audio the longer the input. A low
+teacher-forced accuracy on long inputs together with clean free running means that the attention keeps its own
+steady pace (and the generated audio follows it), not that it got lost. Free running is what synthesis does;
+*FR accuracy* checks that the generated audio says the attended phones, in the text's order."""
+CAVEATS = """Why this can differ from the paper (Battenberg et al. 2019): a small model trained for minutes (the
+paper trained full-size models on real speech far longer and judged long utterances by listening and speech
+recognition), synthetic Mandarin-like audio whose tokens have fixed spectra and durations, r = 5,
+{long_utterances} utterances per long set and {seeds} seed(s) per mechanism. A mechanism that has not aligned
+after these steps may still align later (`--mechanisms bahdanau,location_sensitive --steps 10000` tells).
+
+## Runs
+
+Checkpoints and `results.json` (the scores of every utterance) are in `{out_dir}`;
+`synthesize.py --checkpoint_dir {out_dir}/runs/<mechanism>_seed<k>` synthesises with one of them.
+"""
 
 
 def write_doc(path, by_mechanism, lengths, info):
     """The markdown report (see the module docstring)."""
-    steps, image_dir = info["steps"], os.path.basename(os.path.splitext(path)[0])
-    names = [name for name in lengths if name != "valid"]
-    lines = ["# Attention benchmark: why GMM attention", "",
-             "Generated by `benchmarks/attention_benchmark.py` (do not edit by hand; rerun it). Every mechanism "
-             "is trained the same way (small preset, r = 5, batch 16, same data, same steps, seeds "
-             f"1..{info['seeds']}) on the generated demo corpus ({info['num_utterances']} utterances of "
-             f"{lengths['valid']} tokens), then scored on held-out utterances of the training lengths (`valid`) "
-             f"and on utterances with {', '.join(f'{m}x' for m in MULTIPLES)} the tokens of the longest "
-             f"training utterance ({', '.join(lengths[n] for n in names)} tokens, {info['long_utterances']} "
-             "each). A cell is the mean over seeds ± half their range (the interval covers every seed).", "",
-             f"Command: `{info['command']}`  ", f"Machine: {info['machine']}  ",
-             f"Wall time: {info['wall_minutes']:.1f} min (data {info['data_minutes']:.1f} min), {steps} steps "
-             f"per run, {info['seconds_per_step']:.3f} s/step on average.", "",
-             "## Summary", ""]
-    header = ["mechanism", f"steps to align (per seed, TF acc ≥ {ALIGNED})", "TF accuracy valid",
-              f"TF accuracy {names[-1]}", "clean valid"] + [f"clean {name}" for name in names[1:]]
-    rows = [[mechanism, steps_cell(runs, steps), cell(set_values(runs, "valid", "tf_accuracy")),
-             cell(set_values(runs, names[-1], "tf_accuracy"))]
-            + [cell(set_values(runs, name, "clean")) for name in ["valid"] + names[1:]]
-            for mechanism, runs in by_mechanism.items()]
-    lines += table(header, rows)
-    lines += ["Metrics (tacotron/alignment_metrics.py). **Teacher forced** (the decoder is fed the true mel, so "
-              "its timing follows the recording): *TF accuracy* = share of decoder steps whose attended phone "
-              "(row argmax of the alignment; for GMM the mixture alignment) is within ±1 token of the phone "
-              "whose frames contain the step's middle frame. **Free running** (synthesis, pre-net dropout on, "
-              "seeded per utterance): *reaches end* = the attended phone gets to the last label token or `~`; "
-              "*skipped/utt* = tokens jumped over by forward jumps of more than 3 tokens in one step (short "
-              "tokens are legitimately passed inside one 5-frame step); *repeats/utt* = backward jumps by 2 "
-              "tokens or more; *stop fired* = the stop token ended decoding (else it ran into the step limit, "
-              f"20 frames per input token); *length ratio* = generated / recorded frames; *clean* = reaches "
-              "the end, no skip, no repeat, stop fired and length ratio in [0.67, 1.5]. *Steps to align* = "
-              f"first evaluation (every {info['eval_every']} steps) whose teacher-forced valid accuracy is ≥ "
-              f"{ALIGNED}; `>{steps}` = never.", ""]
-    for name in ["valid"] + names:
+    steps, images, names = info["steps"], os.path.basename(os.path.splitext(path)[0]), list(lengths)
+    last = f"{MULTIPLES[-1]}x"
+    info = dict(info, valid_tokens=lengths["valid"], multiples=", ".join(names[1:]), aligned=ALIGNED,
+                long_tokens=", ".join(lengths[name] for name in names[1:]), in_a_row=IN_A_ROW, holds=HOLDS)
+    lines = ["# Attention benchmark: why GMM attention", "", INTRO.format(**info), "", "## Summary", ""]
+    lines += table(["mechanism", "steps to align (per seed)", "TF accuracy valid", f"TF accuracy {last}"]
+                   + [f"clean {name}" for name in ["valid"] + names[2:]],
+                   [[mechanism, steps_cell(runs, steps)]
+                    + [cell(values(runs, name, "tf_accuracy")) for name in ("valid", last)]
+                    + [cell(values(runs, name, "clean")) for name in ["valid"] + names[2:]]
+                    for mechanism, runs in by_mechanism.items()])
+    lines += [DEFINITIONS.format(**info), ""]
+    for name in names:
         lines += [f"## {name}: {lengths[name]} tokens", ""]
-        rows = [[mechanism] + [cell(set_values(runs, name, key)) for key, _ in METRICS]
-                + [str(sum(run["sets"][name]["hit_max_steps"] for run in runs))]
-                for mechanism, runs in by_mechanism.items()]
-        lines += table(["mechanism"] + [title for _, title in METRICS] + ["hit max steps (all seeds)"], rows)
-    lines += ["## Pictures", "",
-              f"Free-running alignments (first utterance of each set, seed 1):\n\n"
-              f"![free-running alignments]({image_dir}/alignments_free_running.png)", "",
-              f"Teacher-forced alignments (same utterances):\n\n"
-              f"![teacher-forced alignments]({image_dir}/alignments_teacher_forced.png)", "",
-              f"Scores vs input length:\n\n![scores vs length]({image_dir}/scores_vs_length.png)", "",
-              f"Teacher-forced valid accuracy while training (mean over seeds):\n\n"
-              f"![accuracy vs step]({image_dir}/accuracy_vs_step.png)", "",
-              "## Compared with the paper", "",
-              f"Battenberg et al. 2019. A mechanism *works* at a length when its mean free-running clean share "
-              f"there is ≥ {WORKS}; *works up to Nx* = at every multiple up to N.", ""]
-    lines += table(["paper", "here", "verdict"], paper_claims(by_mechanism, steps))
-    lines += ["Caveats: a small model (0.6 M parameters) trained for minutes, synthetic Mandarin-like audio "
-              "whose tokens have fixed spectra and durations, r = 5, few long utterances per length and "
-              f"{info['seeds']} seed(s) per mechanism; the paper trained full-size models on real speech for "
-              "far longer and judged long utterances by listening and speech recognition. A mechanism that "
-              "has not aligned after these steps may still align later, and the clean share of a model that "
-              "never aligned says nothing about length generalisation.", "", "## Runs", ""]
+        lines += table(["mechanism"] + [title for _, title in METRICS] + ["hit max steps (all seeds)"],
+                       [[mechanism] + [cell(values(runs, name, key)) for key, _ in METRICS]
+                        + [str(sum(values(runs, name, "hit_max_steps")))]
+                        for mechanism, runs in by_mechanism.items()])
+    lines += ["## Pictures", "", "Free-running alignments (first utterance of each set, seed 1):", "",
+              f"![free-running alignments]({images}/alignments_free_running.png)", "",
+              "Teacher-forced alignments of the same utterances:", "",
+              f"![teacher-forced alignments]({images}/alignments_teacher_forced.png)", "",
+              "Scores vs input length:", "", f"![scores vs length]({images}/scores_vs_length.png)", "",
+              "Teacher-forced valid accuracy while training (mean over seeds):", "",
+              f"![accuracy vs step]({images}/accuracy_vs_step.png)", "", "## What the numbers show", ""]
+    lines += findings(by_mechanism, steps) + ["", READING, "", "### Compared with the paper", ""]
+    lines += table(["paper", "here", "verdict"], paper_rows(by_mechanism, steps))
+    lines += [CAVEATS.format(**info)]
     lines += table(["mechanism", "seed", "s/step", "train min", "final loss", "diverged at"],
                    [[run["mechanism"], str(run["seed"]), f"{run['seconds_per_step']:.3f}",
-                     f"{run['train_seconds'] / 60:.1f}", f"{run['final_loss']:.3f}", str(run["diverged_at"] or "-")]
+                     f"{run['train_seconds'] / 60:.1f}", f"{run['final_loss']:.3f}",
+                     str(run["diverged_at"] or "-")]
                     for runs in by_mechanism.values() for run in runs])
     fileio.write_text(path, "\n".join(lines))
 
@@ -434,27 +492,25 @@ def main(argv):
             result, first = train_and_score(mechanism, seed, hp, train_dir, sets)
             by_mechanism.setdefault(mechanism, []).append(result)
             pictures.setdefault(mechanism, first)
-            print(f"{mechanism} seed {seed}: steps to align {result['steps_to_align']}, "
-                  f"{result['seconds_per_step']:.3f} s/step, clean "
+            print(f"{mechanism} seed {seed}: steps to align {result['steps_to_align']}, clean "
                   f"{[round(s['clean'], 2) for s in result['sets'].values()]}, "
                   f"{(time.perf_counter() - start) / 60:.1f} min so far", flush=True)
     image_dir = os.path.splitext(FLAGS.doc)[0]
     os.makedirs(image_dir, exist_ok=True)
-    mechanisms, set_names = list(by_mechanism), list(lengths)
-    plot_grid(pictures, mechanisms, set_names, lengths, 1, os.path.join(image_dir, "alignments_free_running.png"))
-    plot_grid(pictures, mechanisms, set_names, lengths, 0, os.path.join(image_dir, "alignments_teacher_forced.png"))
-    plot_curves(by_mechanism, os.path.join(image_dir, "scores_vs_length.png"),
-                os.path.join(image_dir, "accuracy_vs_step.png"))
+    plot_grid(pictures, lengths, 1, os.path.join(image_dir, "alignments_free_running.png"))
+    plot_grid(pictures, lengths, 0, os.path.join(image_dir, "alignments_teacher_forced.png"))
+    plot_curves(by_mechanism, image_dir)
     runs = [run for runs in by_mechanism.values() for run in runs]
     info = {"steps": setting("steps"), "seeds": setting("seeds"), "eval_every": setting("eval_every"),
             "num_utterances": setting("num_utterances"), "long_utterances": setting("long_utterances"),
-            "command": " ".join([".venv/bin/python", "benchmarks/attention_benchmark.py"]
+            "out_dir": FLAGS.out_dir, "parameters": f"{runs[0]['parameters'] / 1e6:.2f} M",
+            "command": " ".join([".venv/bin/python benchmarks/attention_benchmark.py"]
                                 + [shlex.quote(arg) for arg in sys.argv[1:]]),
-            "machine": f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python "
-                       f"{platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}",
+            "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
+                       f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
             "seconds_per_step": float(np.mean([run["seconds_per_step"] for run in runs])),
             "data_minutes": data_seconds / 60, "wall_minutes": (time.perf_counter() - start) / 60}
-    fileio.write_text(os.path.join(FLAGS.out_dir, "results.json"), json.dumps({"info": info, "runs": runs}, indent=1))
+    fileio.write_text(os.path.join(FLAGS.out_dir, "results.json"), json.dumps({"info": info, "runs": runs}))
     write_doc(FLAGS.doc, by_mechanism, lengths, info)
     print(f"wrote {FLAGS.doc} and {image_dir}/*.png in {info['wall_minutes']:.1f} min", flush=True)
 

@@ -18,7 +18,8 @@ Two modes are scored (the functions do not know which mode produced a matrix; th
 - teacher forced: the decoder is fed the true audio, so its timing follows the recording and each step has a
   true phone -> `alignment_accuracy`;
 - free running: the model's own timing -> `reaches_end`, `skipped_phones`, `repeated_phones`, plus the
-  stop-token outcome and the generated length in `score_free_running`.
+  stop-token outcome and the generated length in `score_free_running`, and `free_running_accuracy`, which
+  finds each generated frame's true phone by dynamic time warping of the generated mel onto the recorded one.
 """
 import numpy as np
 
@@ -219,15 +220,18 @@ def score_free_running(alignment, input_length, generated_frames, hit_max_steps,
     return scores
 
 
-def steps_to_align(history, threshold):
-    """The first training step whose validation score is >= threshold.
+def steps_to_align(history, threshold, consecutive=1):
+    """The first training step from which the validation score is >= threshold at `consecutive`
+    evaluations in a row (1: the first step that passes; more ignores a passing blip, e.g. an attention
+    prior that happens to march at the right speed early in training).
 
     Args:
         history: [(step, score)] in any order (sorted here by step).
     Returns:
-        int step, or None when no score passes.
+        int step, or None when no run of passing evaluations is long enough.
     """
-    for step, score in sorted(history):
-        if score >= threshold:
-            return int(step)
+    ordered = sorted(history)
+    for index in range(len(ordered) - consecutive + 1):
+        if all(score >= threshold for _, score in ordered[index:index + consecutive]):
+            return int(ordered[index][0])
     return None
