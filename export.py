@@ -4,12 +4,14 @@
 
 Signatures: serving_default, serving_seeded and synthesize_wav (see tacotron/export_module.py and
 docs/serving.md); assets: phones.txt (line k = symbol of id k, line 0 = "<pad>") and hparams.yaml.
-The model is written to a temporary directory beside --output_dir and renamed into place, so an interrupted
-export never leaves a half-written model; an existing SavedModel at --output_dir is replaced.
+The model is written to a temporary directory beside --output_dir (`.<name>.XXXXXXXX.tmp`) and moved into
+place with `datasets.fileio.replace_directory`: even when the export is killed, --output_dir holds either
+the previous SavedModel or the new one, never a half-written one, and a first export leaves either no
+--output_dir or a complete one. The next export removes what a killed one left beside --output_dir.
+Errors are one `error:` line (tacotron/cli.py), exit code 1.
 """
 import os
 import shutil
-import sys
 import tempfile
 
 from absl import app
@@ -18,6 +20,7 @@ from absl import logging
 import tensorflow as tf
 
 from datasets import fileio
+from tacotron.cli import fail
 from tacotron.export_module import TacotronExport
 from tacotron.export_module import phone_inventory_lines
 from tacotron.inference import ModelLoadError
@@ -35,7 +38,8 @@ SAVED_MODEL_FILE = "saved_model.pb"
 
 
 class ExportError(ValueError):
-    """The export cannot be written (bad seed, output directory in the way); the message names it."""
+    """The export cannot be written (bad seed, output directory in the way, disk full); the message names
+    it."""
 
 
 def check_output_dir(output_dir):
@@ -49,16 +53,17 @@ def check_output_dir(output_dir):
 
 
 def move_into_place(staging_dir, output_dir):
-    """Renames staging_dir to output_dir; an existing SavedModel there is swapped out and removed."""
+    """Moves the complete SavedModel staging_dir to output_dir; an existing SavedModel there is replaced in
+    one step (see `fileio.replace_directory`)."""
     check_output_dir(output_dir)
-    if os.path.isdir(output_dir) and os.listdir(output_dir):
-        old_dir = tempfile.mkdtemp(prefix="." + os.path.basename(output_dir) + ".old.",
-                                   dir=os.path.dirname(output_dir))
-        os.replace(output_dir, old_dir)
-        os.replace(staging_dir, output_dir)
-        shutil.rmtree(old_dir, ignore_errors=True)
-    else:
-        os.replace(staging_dir, output_dir)
+    fileio.replace_directory(staging_dir, output_dir)
+
+
+def clean_up_killed_export(output_dir):
+    """Repairs what a killed export left: puts a previous SavedModel moved aside back at output_dir (only
+    where directories cannot be swapped in one step) and deletes the temporary directories beside it."""
+    fileio.restore_directory(output_dir)
+    fileio.remove_stale_temps(os.path.dirname(output_dir), target=os.path.basename(output_dir))
 
 
 def export_saved_model(checkpoint_dir, output_dir, seed=None):
@@ -71,9 +76,12 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None):
     Returns:
         (output_dir, checkpoint_path, seed)
     Raises:
-        ModelLoadError for a bad training directory, ExportError for a bad seed or output directory.
+        ModelLoadError for a bad training directory, ExportError for a bad seed or output directory or a
+        SavedModel that TensorFlow cannot write, OSError (naming the file) for other failed writes. On any
+        error or kill the previous SavedModel at output_dir, if any, is unchanged.
     """
     output_dir = os.path.abspath(output_dir)
+    clean_up_killed_export(output_dir)
     check_output_dir(output_dir)
     model, hp, checkpoint_path = load_model(checkpoint_dir)
     seed = hp.random_seed if seed is None else seed
@@ -81,16 +89,21 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None):
         raise ExportError(f"--seed={seed}: must be in [0, {INT32_MAX}]")
     parent = os.path.dirname(output_dir)
     os.makedirs(parent, exist_ok=True)
-    prefix = "." + os.path.basename(output_dir) + "."
-    assets_dir = tempfile.mkdtemp(prefix=prefix + "assets.", dir=parent)
-    staging_dir = tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent)
+    name = os.path.basename(output_dir)
+    assets_dir = tempfile.mkdtemp(prefix=fileio.temp_prefix(name, "assets"), suffix=fileio.TEMP_SUFFIX,
+                                  dir=parent)
+    staging_dir = tempfile.mkdtemp(prefix=fileio.temp_prefix(name), suffix=fileio.TEMP_SUFFIX, dir=parent)
     try:
         phones_path = os.path.join(assets_dir, "phones.txt")
         fileio.write_text(phones_path, "\n".join(phone_inventory_lines()) + "\n")
         hparams_path = os.path.join(assets_dir, "hparams.yaml")
         hp.save(hparams_path)
         module = TacotronExport(model, griffin_lim_from_hparams(hp), seed, phones_path, hparams_path)
-        tf.saved_model.save(module, staging_dir, signatures=module.signatures())
+        try:
+            tf.saved_model.save(module, staging_dir, signatures=module.signatures())
+        except tf.errors.OpError as error:  # e.g. the disk is full
+            raise ExportError(f"{output_dir}: cannot write the SavedModel ({str(error).splitlines()[0]}); "
+                              "the previous model, if any, is unchanged") from None
         os.chmod(staging_dir, 0o755)  # mkdtemp creates 0700; a model directory is an ordinary output
         move_into_place(staging_dir, output_dir)
     finally:
@@ -106,9 +119,11 @@ def main(argv):
     try:
         output_dir, checkpoint_path, seed = export_saved_model(FLAGS.checkpoint_dir, FLAGS.output_dir,
                                                                FLAGS.seed)
-    except (ModelLoadError, ExportError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    except (ModelLoadError, ExportError) as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{error.filename}: cannot write ({error.strerror}); the previous model, if any, is unchanged"
+             if error.filename and error.strerror else str(error))
     print(f"Exported {checkpoint_path} to {output_dir} (signatures serving_default, serving_seeded, "
           f"synthesize_wav; seed {seed})", flush=True)
 

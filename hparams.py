@@ -3,8 +3,11 @@
 Loaded once at an entry point (`load_hparams`) and passed down as one `HParams` object; modules below the
 entry points take plain arguments. Precedence: defaults < preset < YAML config < `--hparams` overrides.
 
-The YAML may be flat (`batch_size: 48`) or sectioned like the course's file (`Training: {batch_size: 48}`,
-`Features: {...}`, `Models: {...}`): any mapping whose key is not a known hparam is read as a section.
+The YAML may be flat (`batch_size: 48`) or sectioned like the course's file (`Models: {batch_size: 48}`,
+`Features: {...}`, `Griffin_Lim: {...}`): any mapping whose key is not a known hparam is read as a section.
+The course's own hparams.yaml loads verbatim: its keys that pick course classes (`preprocess_type`,
+`acoustic_type`, `synthesizer_type`, `supported_*`) are checked against the one value this port supports,
+`num_freq` and `fft_size` must agree with `n_fft`, and `power` is the course's name of `griffin_lim_power`.
 """
 import ast
 import difflib
@@ -13,9 +16,9 @@ import math
 import yaml
 
 from datasets import fileio
+from modules.attention_names import ATTENTION_TYPES
+from modules.attention_names import GMM_VERSIONS
 
-ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm", "dca")
-GMM_VERSIONS = ("v0", "v1", "v2", "v2b")
 PRESETS = ("course", "small")
 
 # (name, default, documentation). Defaults equal the course's hparams.yaml where the course sets them.
@@ -38,8 +41,8 @@ _DEFINITIONS = (
     ("keep_checkpoint_max", 3, "Checkpoints kept by the CheckpointManager."),
     ("random_seed", 20200813, "Seed for weights, shuffling and dropout."),
     ("retrain_decoder_only", False, "Freeze the phone embedding, encoder pre-net and encoder."),
-    ("shuffle_buffer_size", 512, "Utterances in the tf.data shuffle buffer."),
-    ("num_buckets", 8, "Length buckets for batching (1 = no bucketing)."),
+    ("num_buckets", 8, "Training batches are cut from windows of this many batches sorted by length (less "
+                       "padding; 1 = plain shuffled batches)."),
     # Features.
     ("sample_rate", 16000, "Audio sample rate in Hz; other rates are resampled."),
     ("n_fft", 2048, "FFT size."),
@@ -48,8 +51,8 @@ _DEFINITIONS = (
     ("acoustic_dim", 80, "Mel bands."),
     ("fmin", 0.0, "Lowest mel frequency in Hz."),
     ("fmax", 8000.0, "Highest mel frequency in Hz."),
-    ("min_level_db", -115.0, "Floor of the dB scale used for normalisation."),
-    ("min_db", -115.0, "Course alias of min_level_db, kept for YAML compatibility (not used separately)."),
+    ("min_level_db", -115.0, "Floor of the mel amplitude in dB, applied before ref_level_db is subtracted."),
+    ("min_db", -115.0, "dB value mapped to -max_abs_value by the normalisation (course utils/audio.py)."),
     ("ref_level_db", 20.0, "Reference level subtracted from the dB mel."),
     ("max_abs_value", 4.0, "Mels are normalised symmetrically to [-max_abs_value, max_abs_value]."),
     ("trim_fft_size", 512, "Frame length of the silence trimmer."),
@@ -59,22 +62,25 @@ _DEFINITIONS = (
     ("max_acoustic_length", 2000, "Utterances with more mel frames are skipped by preprocessing."),
     ("griffin_lim_power", 1.5, "Magnitudes are raised to this power before Griffin-Lim."),
     ("griffin_lim_iters", 60, "Griffin-Lim iterations."),
+    ("synthesize_wave", True, "synthesize.py writes Griffin-Lim wavs (its --wav / --no_wav flags override)."),
     # Model.
     ("outputs_per_step", 5, "r: mel frames per decoder step (the course recipe uses 2)."),
     ("phone_embedding_dim", 512, "Phone embedding size."),
-    ("encoder_prenet_units", [256, 128], "Encoder pre-net layer sizes."),
-    ("encoder_prenet_dropout", 0.5, "Encoder pre-net dropout rate."),
+    ("encoder_prenet_units", [512, 512], "Encoder pre-net layer sizes."),
+    ("encoder_prenet_dropout", 0.1, "Encoder pre-net dropout rate (kept on at inference, as in the course)."),
     ("cbhg_bank_size", 16, "CBHG conv bank: kernel sizes 1..K."),
     ("cbhg_bank_filters", 128, "CBHG conv bank filters per kernel size."),
-    ("cbhg_projection_filters", [128, 128], "CBHG conv projection widths."),
+    ("cbhg_projection_filters", [512, 512], "CBHG conv projection widths (the last one: the residual's)."),
     ("cbhg_projection_kernel_size", 3, "CBHG conv projection kernel."),
-    ("cbhg_highway_units", 128, "CBHG highway width."),
+    ("cbhg_highway_units", 128, "CBHG highway width (a dense layer maps the residual sum to it)."),
     ("cbhg_highway_layers", 4, "CBHG highway layers."),
     ("cbhg_gru_units", 128, "CBHG GRU units per direction (memory width is twice this)."),
+    ("cbhg_gru_reset_after", False, "CBHG GRU applies the reset gate after the matmul (cuDNN's GRU); the "
+                                    "course's TF1 GRUCell applies it before (false)."),
     ("decoder_prenet_units", [256, 256], "Decoder pre-net layer sizes."),
-    ("decoder_prenet_dropout", 0.5, "Decoder pre-net dropout rate (kept on at inference, as in the course)."),
+    ("decoder_prenet_dropout", 0.2, "Decoder pre-net dropout rate (kept on at inference, as in the course)."),
     ("decoder_rnn_units", [1024, 1024], "Decoder zoneout-LSTM layer sizes."),
-    ("zoneout_rate", 0.1, "Zoneout rate of the decoder LSTMs (training only)."),
+    ("zoneout_rate", 0.1, "Zoneout rate of the decoder LSTMs (random in training, expectation at inference)."),
     ("attention_type", "gmm", "One of bahdanau, location_sensitive, gmm, dca."),
     ("attention_dim", 128, "Hidden size of content-based and location-sensitive attention."),
     ("location_filters", 32, "Location-sensitive attention: filters over cumulative alignments."),
@@ -92,9 +98,10 @@ _DEFINITIONS = (
     ("postnet_layers", 5, "Post-net conv layers."),
     ("postnet_filters", 512, "Post-net channels."),
     ("postnet_kernel_size", 5, "Post-net kernel size."),
-    ("postnet_dropout", 0.5, "Post-net dropout rate."),
+    ("postnet_dropout", 0.0, "Post-net dropout rate (training only)."),
     ("stop_threshold", 0.5, "Inference stops when the stop probability exceeds this."),
-    ("min_decoder_steps", 2, "Inference never stops before this many decoder steps."),
+    ("min_decoder_steps", 12, "Inference runs at least this many decoder steps (course: time > min_iters=10, "
+                          "so the 12th step is the first that may stop)."),
     ("max_frames_per_phone", 20, "Inference step limit grows with the input: max frames = this x phones."),
 )
 
@@ -124,6 +131,16 @@ _PRESET_SMALL = {
     "postnet_dropout": 0.1,
 }
 
+# Keys of the course's hparams.yaml that select one of the course's classes: accepted when they name the
+# one this port implements (the `supported_*` lists are accepted as they are).
+_COURSE_CHOICES = {"preprocess_type": "BasicProcessor", "acoustic_type": "Mel",
+                   "synthesizer_type": "TacotronSynthesizer"}
+_COURSE_LISTS = ("supported_preprocess_type", "supported_acoustic_type")
+# Course keys that repeat a value derived from n_fft: accepted when they agree with it.
+_DERIVED_FROM_N_FFT = {"num_freq": lambda n_fft: n_fft // 2 + 1, "fft_size": lambda n_fft: n_fft}
+# Course names of our hparams.
+_ALIASES = {"power": "griffin_lim_power"}
+
 _POSITIVE = ("batch_size", "start_decay", "decay_steps", "total_training_steps", "save_summary_steps",
              "save_checkpoints_steps", "keep_checkpoint_max", "sample_rate", "n_fft", "hop_size",
              "win_size", "acoustic_dim", "trim_fft_size", "trim_hop_size", "max_acoustic_length",
@@ -131,7 +148,7 @@ _POSITIVE = ("batch_size", "start_decay", "decay_steps", "total_training_steps",
              "cbhg_bank_filters", "cbhg_projection_kernel_size", "cbhg_highway_units", "cbhg_gru_units",
              "attention_dim", "location_filters", "location_kernel_size", "gmm_num_mixtures",
              "gmm_hidden_units", "postnet_layers", "postnet_filters", "postnet_kernel_size",
-             "max_frames_per_phone", "shuffle_buffer_size", "dca_filters", "dca_kernel_size",
+             "max_frames_per_phone", "dca_filters", "dca_kernel_size",
              "dca_prior_alpha", "dca_prior_beta", "dca_prior_length", "dca_prior_floor", "num_buckets", "start_lr", "end_lr",
              "max_abs_value", "griffin_lim_power")
 _NON_NEGATIVE = ("num_silent_frames", "cbhg_highway_layers", "min_decoder_steps", "fmin", "gradclip_value",
@@ -282,6 +299,8 @@ def validate(hparams):
                            f"choose one of {', '.join(GMM_VERSIONS)}")
     if values["end_lr"] > values["start_lr"]:
         raise HParamsError("hparam 'end_lr': must not exceed start_lr")
+    if values["min_db"] >= 0 or values["min_level_db"] >= 0:
+        raise HParamsError("hparam 'min_db' and 'min_level_db': must be negative dB values")
     if values["win_size"] > values["n_fft"]:
         raise HParamsError("hparam 'win_size': must not exceed n_fft")
     if values["fmax"] > values["sample_rate"] / 2 or values["fmax"] <= values["fmin"]:
@@ -316,21 +335,65 @@ def parse_overrides(text):
     return pairs
 
 
+def _is_key(name):
+    return (name in _DEFAULTS or name in _COURSE_CHOICES or name in _COURSE_LISTS
+            or name in _DERIVED_FROM_N_FFT or name in _ALIASES)
+
+
 def flatten_yaml(data, source="<yaml>"):
-    """Flattens a course-style sectioned mapping into {name: value}; raises on unknown names."""
+    """Flattens a course-style sectioned mapping into {name: value}; raises on unknown names.
+
+    Course-only keys (see the module docstring) are kept in the result; `resolve_course_keys` checks them.
+    """
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise HParamsError(f"{source}: expected a mapping of hparams")
     flat = {}
     for key, value in data.items():
-        if key in _DEFAULTS:
+        if _is_key(key):
             flat[key] = value
         elif isinstance(value, dict):
             flat.update(flatten_yaml(value, source))
         else:
             raise HParamsError(f"{source}: {_unknown_message(key)}")
     return flat
+
+
+def resolve_course_keys(flat, source):
+    """Splits {name: value} into (our hparams, checks of n_fft-derived course keys).
+
+    Renames course aliases (`power`) to our names, checks the class-choosing keys against the one value
+    we support and returns {course key: value} of `num_freq` / `fft_size` for `check_derived`.
+    Raises HParamsError naming `source` and the key.
+    """
+    ours, derived = {}, {}
+    for name, value in flat.items():
+        if name in _COURSE_CHOICES:
+            if str(value) != _COURSE_CHOICES[name]:
+                raise HParamsError(f"{source}: hparam {name!r}: only {_COURSE_CHOICES[name]!r} is supported, "
+                                   f"got {value!r}")
+        elif name in _COURSE_LISTS:
+            if not isinstance(value, (list, str)):
+                raise HParamsError(f"{source}: hparam {name!r}: expected a list of names, got {value!r}")
+        elif name in _DERIVED_FROM_N_FFT:
+            derived[name] = _coerce(name, value, 0)
+        else:
+            target = _ALIASES.get(name, name)
+            if target != name and target in flat and flat[target] != value:
+                raise HParamsError(f"{source}: hparams {name!r} and {target!r} are the same setting "
+                                   f"but differ ({value!r} vs {flat[target]!r})")
+            ours[target] = value
+    return ours, derived
+
+
+def check_derived(derived, values, source):
+    """Raises HParamsError unless each course key of `derived` agrees with n_fft in `values`."""
+    for name, value in derived.items():
+        expected = _DERIVED_FROM_N_FFT[name](values["n_fft"])
+        if value != expected:
+            raise HParamsError(f"{source}: hparam {name!r} is {value} but n_fft {values['n_fft']} "
+                               f"implies {expected}")
 
 
 def load_hparams(config_path=None, overrides="", preset="course"):
@@ -350,19 +413,34 @@ def load_hparams(config_path=None, overrides="", preset="course"):
     values = dict(_DEFAULTS)
     if preset == "small":
         values.update(_PRESET_SMALL)
+    checks = []
     if config_path:
         try:
             with open(config_path, "r", encoding="utf-8") as handle:
                 data = yaml.safe_load(handle)
         except OSError as error:
             raise HParamsError(f"{config_path}: cannot read ({error.strerror})") from None
+        except UnicodeDecodeError:
+            raise HParamsError(f"{config_path}: not UTF-8 text") from None
         except yaml.YAMLError as error:
             raise HParamsError(f"{config_path}: invalid YAML ({str(error).splitlines()[0]})") from None
-        for name, value in flatten_yaml(data, config_path).items():
-            values[name] = _coerce(name, value, _DEFAULTS[name])
-    for name, raw in parse_overrides(overrides).items():
-        _check_known(name)
+        ours, derived = resolve_course_keys(flatten_yaml(data, config_path), config_path)
+        for name, value in ours.items():
+            try:
+                values[name] = _coerce(name, value, _DEFAULTS[name])
+            except HParamsError as error:
+                raise HParamsError(f"{config_path}: {error}") from None
+        checks.append((derived, config_path))
+    overridden = parse_overrides(overrides)
+    for name in overridden:
+        if not _is_key(name):
+            raise HParamsError(_unknown_message(name))
+    ours, derived = resolve_course_keys(overridden, "--hparams")
+    for name, raw in ours.items():
         values[name] = _coerce(name, raw, _DEFAULTS[name])
+    checks.append((derived, "--hparams"))
+    for derived, source in checks:
+        check_derived(derived, values, source)
     return validate(HParams(values))
 
 

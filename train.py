@@ -2,40 +2,38 @@
 
     python train.py --data_dir=features --log_dir=runs/gmm --preset=small --hparams="gmm_version=v2b"
 
-Resumes automatically from the latest checkpoint in --log_dir (step counter and learning-rate schedule
-continue exactly). TensorBoard: `tensorboard --logdir runs`.
+Resumes automatically from the latest checkpoint in --log_dir (step counter, learning-rate schedule and the
+order of the training batches continue exactly). TensorBoard: `tensorboard --logdir runs`.
 """
 import math
 import os
-import sys
 import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import keras
 import tensorflow as tf
 
 import hparams as hparams_lib
 from datasets.data_reader import DataError
 from datasets.data_reader import dataset_from_hparams
+from tacotron import run_dir
 from tacotron import summaries
 from tacotron.checkpoints import CheckpointMismatchError
 from tacotron.checkpoints import make_checkpoint
 from tacotron.checkpoints import restore
-from tacotron.model import create_model
+from tacotron.cli import fail
+from tacotron.progress import Progress
 from tacotron.synthesis import infer_function
 from tacotron.synthesis import vocoder_function
-from tacotron.trainer import create_optimizer
-from tacotron.trainer import make_eval_step
-from tacotron.trainer import make_train_step
-from tacotron.trainer import trainable_variables
+from tacotron.trainer import build_trainer
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "preprocess.py output (metadata.csv, train.txt, valid.txt, mels/).")
 # --log_dir (checkpoints, TensorBoard events, hparams.yaml, plots) is absl's own flag of that name, which
 # absl.logging defines; we use it as the training directory.
-flags.DEFINE_string("config", None, "hparams YAML (flat or course-sectioned).")
+flags.DEFINE_string("config", None, "hparams YAML (flat or course-sectioned; the course's hparams.yaml loads).")
+flags.DEFINE_alias("yaml_conf", "config")
 flags.DEFINE_string("hparams", "", 'Overrides, e.g. "batch_size=16,attention_type=gmm,gmm_version=v2b".')
 flags.DEFINE_enum("preset", "course", hparams_lib.PRESETS, "Model size preset: course or small (CPU).")
 flags.DEFINE_integer("max_steps", None, "Stop at this global step (default: total_training_steps).")
@@ -44,6 +42,8 @@ flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bf
                   "Keras mixed-precision policy.")
 flags.DEFINE_integer("valid_batches", 4, "Validation batches per summary (0 = none).")
 flags.DEFINE_float("explode_loss", 1e4, "A loss above this (or NaN/inf) stops training with an error.")
+flags.DEFINE_float("progress_seconds", 30.0, "Without a terminal: seconds between plain progress lines (a terminal "
+                   "gets a progress bar).", lower_bound=0.0)
 flags.DEFINE_integer("cpu_replicas", 0, "Split the CPU into N logical devices and mirror training across them "
                      "(exercises the multi-GPU MirroredStrategy path on a machine without GPUs).")
 
@@ -64,33 +64,56 @@ def pick_strategy(cpu_replicas=0):
     return tf.distribute.get_strategy()
 
 
-def build_training(hp, log_dir, mixed_precision, jit_compile, strategy):
-    """Model, optimizer, checkpoint manager (restored) and the step functions."""
-    with strategy.scope():
-        model = create_model(hp)
-        optimizer = create_optimizer(hp, mixed_precision)
-        variables = trainable_variables(model, hp.retrain_decoder_only)
-        optimizer.build(variables)
+def restore_or_start(trainer, hp, log_dir):
+    """The step counter, the checkpoint manager, and the restored state of the latest complete checkpoint.
+
+    Raises TrainingError when that checkpoint does not fit these hparams (naming the ones that differ from
+    the run's hparams.yaml); nothing in the run directory is written before that check.
+    """
     # The step counter is only touched by the Python loop: a plain (not mirrored) variable.
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-    checkpoint = make_checkpoint(model, optimizer, step)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(log_dir, "checkpoints"),
-                                         max_to_keep=hp.keep_checkpoint_max, checkpoint_name="ckpt")
+    checkpoint = make_checkpoint(trainer.model, trainer.optimizer, step)
+    manager = run_dir.checkpoint_manager(checkpoint, log_dir, hp.keep_checkpoint_max)
+    run_dir.remove_partial_checkpoints(log_dir)  # a save cut short by a kill
     if manager.latest_checkpoint:
         try:
             restore(checkpoint, manager.latest_checkpoint)
         except CheckpointMismatchError as error:
-            raise TrainingError(str(error)) from None
-        logging.info("Resumed from %s at step %d", manager.latest_checkpoint, int(step))
-    train_step = make_train_step(model, optimizer, variables, hp.outputs_per_step, hp.cross_entropy_pos_weight,
-                                 hp.acoustic_dim, jit_compile=jit_compile, strategy=strategy)
-    eval_step = make_eval_step(model, hp.outputs_per_step, hp.cross_entropy_pos_weight, hp.acoustic_dim)
-    return model, step, manager, train_step, eval_step
+            raise TrainingError(f"{error}{clash_note(hp, log_dir)}") from None
+    return step, manager
+
+
+def save_checkpoint(manager, log_dir, step):
+    """Saves checkpoint `step`; a failed write (disk full, ...) is a TrainingError naming the checkpoint
+    that stays the latest complete one (TensorFlow writes a checkpoint to temporary names and lists it
+    as the latest only once it is whole)."""
+    try:
+        manager.save(checkpoint_number=step)
+    except (OSError, tf.errors.OpError) as error:
+        run_dir.remove_partial_checkpoints(log_dir, step)
+        reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[-1]
+        raise TrainingError(f"{manager.directory}: saving the checkpoint of step {step} failed ({reason}); "
+                            f"the latest complete checkpoint is {manager.latest_checkpoint}") from None
+
+
+def clash_note(hp, log_dir):
+    """Names the hparams that differ from the run's saved hparams.yaml (empty when there is none)."""
+    path = run_dir.hparams_path(log_dir)
+    if not os.path.isfile(path):
+        return ""
+    try:
+        saved = run_dir.load_hparams(log_dir).values()
+    except hparams_lib.HParamsError:
+        return ""
+    differing = sorted(name for name, value in hp.values().items() if saved.get(name) != value)
+    if not differing:
+        return ""
+    return f"; hparams that differ from {path}: {', '.join(differing)}"
 
 
 def summarize(hp, log_dir, writer, global_step, infer, eval_step, valid_dataset, valid_batches, vocoder):
-    """Validation losses, images and one free-running synthesis."""
-    plot_dir = os.path.join(log_dir, "plots")
+    """Validation losses, images and one free-running synthesis. Returns a one-line summary."""
+    plot_dir = run_dir.plot_dir(log_dir)
     losses, first = [], None
     for batch in valid_dataset.take(max(valid_batches, 1)):
         batch_losses, outputs = eval_step(batch)
@@ -104,35 +127,43 @@ def summarize(hp, log_dir, writer, global_step, infer, eval_step, valid_dataset,
     synthesis = summaries.write_free_running(
         writer, global_step, plot_dir, infer, vocoder, batch["phones"][0, :length].numpy(), length,
         batch["utt_id"][0].numpy().decode(), hp.sample_rate, hp.random_seed, hp.outputs_per_step)
-    logging.info("step %d: valid loss %.4f, alignment %s, free-running %d frames%s", global_step,
-                 summaries.mean_of(losses)["loss"], path, synthesis["frames"],
-                 " (hit max steps)" if synthesis["hit_max_steps"] else "")
+    ending = " (hit max steps)" if synthesis["hit_max_steps"] else ""
+    return (f"step {global_step}: valid loss {summaries.mean_of(losses)['loss']:.4f}, alignment {path}, "
+            f"free-running {synthesis['frames']} frames{ending}")
 
 
 def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=False, valid_batches=4,
-          explode_loss=1e4, cpu_replicas=0):
+          explode_loss=1e4, cpu_replicas=0, progress_stream=None, progress_seconds=30.0):
     """The training loop. Returns the final global step."""
-    os.makedirs(log_dir, exist_ok=True)
     keras.utils.set_random_seed(hp.random_seed)
     if mixed_precision != "none":
         keras.mixed_precision.set_global_policy(mixed_precision)
-    hp.save(os.path.join(log_dir, "hparams.yaml"))
     strategy = pick_strategy(cpu_replicas)
-    model, step, manager, train_step, eval_step = build_training(hp, log_dir, mixed_precision, jit_compile,
-                                                                  strategy)
-    train_dataset = dataset_from_hparams(data_dir, "train", hp, training=True)
+    trainer = build_trainer(hp, mixed_precision, jit_compile, strategy)
+    step, manager = restore_or_start(trainer, hp, log_dir)
+    first_step = int(step)
+    # The data order is a function of the global step: a resumed run continues it exactly.
+    train_dataset = dataset_from_hparams(data_dir, "train", hp, training=True, start_step=first_step)
     if strategy.num_replicas_in_sync > 1:
         train_dataset = strategy.experimental_distribute_dataset(train_dataset)
     valid_dataset = dataset_from_hparams(data_dir, "valid", hp, training=False)
+    # Written only once the checkpoint (if any) has restored with these hparams and the data is readable:
+    # a failed start leaves the run directory as it was.
+    run_dir.save_hparams(log_dir, hp)
+    progress = Progress(max_steps, "train", "step", initial=first_step, stream=progress_stream,
+                        interval=progress_seconds)
+    if manager.latest_checkpoint:
+        progress.write(f"resumed from {manager.latest_checkpoint} at step {first_step} (learning rate and "
+                       f"data order continue)")
     writer = tf.summary.create_file_writer(log_dir)
-    infer, vocoder = infer_function(model), vocoder_function(hp)
-    average, last_saved = None, int(step)
+    infer, vocoder = infer_function(trainer.model), vocoder_function(hp)
+    average, last_saved = None, first_step
     iterator = iter(train_dataset)
     try:
         while int(step) < max_steps:
             batch = next(iterator)
             start = time.perf_counter()
-            results = {name: float(value) for name, value in train_step(batch).items()}
+            results = {name: float(value) for name, value in trainer.train_step(batch).items()}
             seconds = time.perf_counter() - start
             global_step = int(step.assign_add(1))
             loss = results["loss"]
@@ -143,22 +174,24 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
             average = loss if average is None else 0.95 * average + 0.05 * loss
             frames = sum(int(tf.reduce_sum(lengths))
                          for lengths in strategy.experimental_local_results(batch["mel_lengths"]))
-            print(f"step {global_step:7d}  {seconds:6.3f} s/step  loss {loss:.4f}  avg loss {average:.4f}  "
-                  f"{frames / seconds:9.0f} frames/s", flush=True)
+            progress.update(global_step, loss=f"{average:.4f}", frames_per_s=f"{frames / seconds:.0f}")
             if global_step % hp.save_summary_steps == 0:
                 summaries.write_scalars(writer, global_step, "train", results)
                 if valid_batches > 0:
-                    summarize(hp, log_dir, writer, global_step, infer, eval_step, valid_dataset, valid_batches,
-                              vocoder)
+                    progress.write(summarize(hp, log_dir, writer, global_step, infer, trainer.eval_step,
+                                             valid_dataset, valid_batches, vocoder))
             if global_step % hp.save_checkpoints_steps == 0:
-                manager.save(checkpoint_number=global_step)
+                save_checkpoint(manager, log_dir, global_step)
                 last_saved = global_step
     except KeyboardInterrupt:
-        logging.warning("Interrupted at step %d: saving a checkpoint.", int(step))
+        progress.write(f"interrupted at step {int(step)}: saving a checkpoint")
+    finally:
+        progress.close()
     if int(step) != last_saved:
-        manager.save(checkpoint_number=int(step))
+        save_checkpoint(manager, log_dir, int(step))
     if valid_batches > 0 and int(step) % hp.save_summary_steps != 0:
-        summarize(hp, log_dir, writer, int(step), infer, eval_step, valid_dataset, valid_batches, vocoder)
+        print(summarize(hp, log_dir, writer, int(step), infer, trainer.eval_step, valid_dataset, valid_batches,
+                        vocoder), flush=True)
     writer.flush()
     print(f"Finished at step {int(step)}; checkpoint {manager.latest_checkpoint}", flush=True)
     return int(step)
@@ -172,10 +205,9 @@ def main(argv):
         hp = hparams_lib.load_hparams(FLAGS.config, FLAGS.hparams, FLAGS.preset)
         max_steps = FLAGS.max_steps if FLAGS.max_steps is not None else hp.total_training_steps
         train(hp, FLAGS.data_dir, FLAGS.log_dir, max_steps, FLAGS.mixed_precision, FLAGS.jit_compile,
-              FLAGS.valid_batches, FLAGS.explode_loss, FLAGS.cpu_replicas)
+              FLAGS.valid_batches, FLAGS.explode_loss, FLAGS.cpu_replicas, progress_seconds=FLAGS.progress_seconds)
     except (TrainingError, hparams_lib.HParamsError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        fail(error)
 
 
 if __name__ == "__main__":

@@ -43,15 +43,13 @@ from datasets.data_reader import read_split  # noqa: E402
 from datasets.demo_corpus import make_demo_corpus  # noqa: E402
 from datasets.demo_corpus import read_durations  # noqa: E402
 from datasets.preprocessor import preprocess_corpus  # noqa: E402
-from datasets.symbols import PAD_ID  # noqa: E402
-from datasets.symbols import phones_to_ids  # noqa: E402
+from text.phones_mix import PAD_ID  # noqa: E402
+from text.phones_mix import phones_to_ids  # noqa: E402
 from tacotron import alignment_metrics as metrics  # noqa: E402
 from tacotron.checkpoints import make_checkpoint  # noqa: E402
+from tacotron.run_dir import write_run  # noqa: E402
+from tacotron.trainer import build_trainer  # noqa: E402
 from tacotron.inference import utterance_seed  # noqa: E402
-from tacotron.model import create_model  # noqa: E402
-from tacotron.trainer import create_optimizer  # noqa: E402
-from tacotron.trainer import make_train_step  # noqa: E402
-from tacotron.trainer import trainable_variables  # noqa: E402
 
 # Mechanism name -> (attention_type, gmm_version); gmm_version is ignored by the non-GMM mechanisms.
 MECHANISMS = {"bahdanau": ("bahdanau", "v2b"), "location_sensitive": ("location_sensitive", "v2b"),
@@ -200,12 +198,8 @@ def train_and_score(mechanism, seed, hp, train_dir, sets):
     attention_type, gmm_version = MECHANISMS[mechanism]
     hp = hp.replace(attention_type=attention_type, gmm_version=gmm_version, random_seed=seed)
     keras.utils.set_random_seed(seed)
-    model = create_model(hp)
-    optimizer = create_optimizer(hp, "none")
-    variables = trainable_variables(model, False)
-    optimizer.build(variables)
-    train_step = make_train_step(model, optimizer, variables, hp.outputs_per_step, hp.cross_entropy_pos_weight,
-                                 hp.acoustic_dim)
+    trainer = build_trainer(hp)
+    model, train_step = trainer.model, trainer.train_step
     forced, free = alignment_functions(model, hp)
     r, steps, history, diverged_at = hp.outputs_per_step, setting("steps"), [], None
     iterator = iter(dataset_from_hparams(train_dir, "train", hp, training=True))
@@ -225,8 +219,7 @@ def train_and_score(mechanism, seed, hp, train_dir, sets):
             eval_seconds += time.perf_counter() - eval_start
     train_seconds = time.perf_counter() - start - eval_seconds
     run_dir = os.path.join(FLAGS.out_dir, "runs", f"{mechanism}_seed{seed}")  # a train.py-style --log_dir
-    hp.save(os.path.join(run_dir, "hparams.yaml"))
-    tf.train.CheckpointManager(make_checkpoint(model), os.path.join(run_dir, "checkpoints"), 1).save()
+    write_run(run_dir, hp, make_checkpoint(model))
     result = {"mechanism": mechanism, "seed": seed, "history": history, "diverged_at": diverged_at,
               "steps_to_align": metrics.steps_to_align(history, ALIGNED, IN_A_ROW),
               "train_seconds": train_seconds,

@@ -48,7 +48,7 @@ def make_signal(seconds, wav_path):
 
 def course_stft(y):
     return librosa.stft(y, n_fft=N_FFT, hop_length=HOP, win_length=WIN, window="hann", center=True,
-                        pad_mode="constant")
+                        pad_mode="reflect")
 
 
 def course_istft(spectrum):

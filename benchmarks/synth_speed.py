@@ -34,13 +34,13 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import hparams as hparams_lib  # noqa: E402  (after the sys.path line, to run as a script)
 from benchmarks import griffin_lim_speed  # noqa: E402  (defines --seconds --iters --batch_size --repeats --wav)
-from datasets.symbols import NUM_IDS  # noqa: E402
+from text.phones_mix import NUM_IDS  # noqa: E402
 from tacotron import griffin_lim  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
 from tacotron.griffin_lim import griffin_lim_from_hparams  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "both", ["course", "small", "both"], "Acoustic model size(s) to time.")
+flags.DEFINE_enum("preset", "both", list(hparams_lib.PRESETS) + ["both"], "Acoustic model size(s) to time.")
 flags.DEFINE_integer("input_length", 30, "Phones per utterance, including the final '~'.")
 flags.DEFINE_integer("max_frames_per_phone", 8, "Step limit of free-running decoding, frames per phone.")
 flags.DEFINE_float("stop_threshold", 0.999999, "Stop-token threshold (the course's is 0.5; see above).")
@@ -143,7 +143,7 @@ def main(argv):
     del argv
     if FLAGS.batch_size < 1 or FLAGS.repeats < 1 or FLAGS.input_length < 1:
         raise app.UsageError("--batch_size, --repeats and --input_length must be at least 1")
-    presets = ["course", "small"] if FLAGS.preset == "both" else [FLAGS.preset]
+    presets = list(hparams_lib.PRESETS) if FLAGS.preset == "both" else [FLAGS.preset]
     print(f"acoustic model: {FLAGS.input_length} phones per utterance, step limit "
           f"{FLAGS.max_frames_per_phone} frames per phone, stop threshold {FLAGS.stop_threshold}, "
           f"r={FLAGS.outputs_per_step}, {FLAGS.attention_type} attention, untrained weights; fastest of "

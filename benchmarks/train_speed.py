@@ -24,14 +24,11 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import hparams as hparams_lib  # noqa: E402  (after the sys.path line, to run as a script)
-from datasets.symbols import NUM_IDS  # noqa: E402
-from tacotron.model import create_model  # noqa: E402
-from tacotron.trainer import create_optimizer  # noqa: E402
-from tacotron.trainer import make_train_step  # noqa: E402
-from tacotron.trainer import trainable_variables  # noqa: E402
+from tacotron.trainer import build_trainer  # noqa: E402
+from text.phones_mix import NUM_IDS  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("preset", "both", ["course", "small", "both"], "Model size(s) to time.")
+flags.DEFINE_enum("preset", "both", list(hparams_lib.PRESETS) + ["both"], "Model size(s) to time.")
 flags.DEFINE_integer("batch_size", 8, "Utterances per batch (the course trains with 48).")
 flags.DEFINE_integer("input_length", 40, "Phones per utterance, including the final '~'.")
 flags.DEFINE_integer("output_frames", 200, "Mel frames per utterance (padded to a multiple of r).")
@@ -80,12 +77,8 @@ def preset_hparams(preset):
 def time_training(hp, batch, steps, warmup):
     """Returns dict(parameters, first_step, seconds_per_step) for one model trained on `batch`."""
     keras.utils.set_random_seed(hp.random_seed)
-    model = create_model(hp)
-    optimizer = create_optimizer(hp, FLAGS.mixed_precision)
-    variables = trainable_variables(model, hp.retrain_decoder_only)
-    optimizer.build(variables)
-    train_step = make_train_step(model, optimizer, variables, hp.outputs_per_step, hp.cross_entropy_pos_weight,
-                                 hp.acoustic_dim, jit_compile=FLAGS.jit_compile)
+    trainer = build_trainer(hp, FLAGS.mixed_precision, FLAGS.jit_compile)
+    model, train_step = trainer.model, trainer.train_step
     times = []
     for _ in range(warmup + steps):
         start = time.perf_counter()
@@ -101,7 +94,7 @@ def main(argv):
         raise app.UsageError("--steps and --warmup must be at least 1")
     if FLAGS.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
-    presets = ["course", "small"] if FLAGS.preset == "both" else [FLAGS.preset]
+    presets = list(hparams_lib.PRESETS) if FLAGS.preset == "both" else [FLAGS.preset]
     frames = FLAGS.batch_size * FLAGS.output_frames
     print(f"synthetic batch: {FLAGS.batch_size} utterances x {FLAGS.input_length} phones -> "
           f"{FLAGS.output_frames} mel frames ({frames} frames per step), r={FLAGS.outputs_per_step}, "

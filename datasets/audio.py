@@ -2,9 +2,10 @@
 
     load_wav -> trim_silence -> melspectrogram -> align_lengths      (features_from_wav runs all but load)
 
-Mel: |STFT| (n_fft 2048, hop 200, window 800, periodic Hann, centred with zero padding) -> Slaney mel
-filter bank (librosa.filters.mel) -> dB `20 log10(max(x, 10 ** (min_level_db / 20))) - ref_level_db`
--> `normalize` to [-max_abs_value, max_abs_value]. After `align_lengths` a feature pair satisfies
+Mel: |STFT| (n_fft 2048, hop 200, window 800, periodic Hann, centred with reflect padding, as the course's
+librosa 0.7) -> Slaney mel filter bank (librosa.filters.mel) -> dB
+`20 log10(max(x, 10 ** (min_level_db / 20))) - ref_level_db` -> `normalize` to [-max_abs_value, max_abs_value]
+with `min_db` as the floor (the course's `_normalize`). After `align_lengths` a feature pair satisfies
 `len(wav) == n_frames * hop_size` exactly.
 
 Arrays: `wav` is always [N] float32 in [-1, 1]; `mel` is [T, n_mels] float32.
@@ -112,17 +113,16 @@ def db_to_amp(db):
     return np.power(10.0, np.asarray(db) * 0.05)
 
 
-def normalize(db, min_level_db, max_abs_value):
-    """dB (ref-subtracted) to [-M, M]: clip(2 M (db - min_level_db) / -min_level_db - M, -M, M),
-    M = max_abs_value."""
-    scaled = 2.0 * max_abs_value * ((db - min_level_db) / (-min_level_db)) - max_abs_value
+def normalize(db, min_db, max_abs_value):
+    """dB (ref-subtracted) to [-M, M]: clip(2 M (db - min_db) / -min_db - M, -M, M), M = max_abs_value."""
+    scaled = 2.0 * max_abs_value * ((db - min_db) / (-min_db)) - max_abs_value
     return np.clip(scaled, -max_abs_value, max_abs_value)
 
 
-def denormalize(mel, min_level_db, max_abs_value):
+def denormalize(mel, min_db, max_abs_value):
     """Inverse of `normalize` (the input is clipped to [-M, M] first); returns dB."""
     clipped = np.clip(mel, -max_abs_value, max_abs_value)
-    return (clipped + max_abs_value) * (-min_level_db) / (2.0 * max_abs_value) + min_level_db
+    return (clipped + max_abs_value) * (-min_db) / (2.0 * max_abs_value) + min_db
 
 
 def mel_basis(sample_rate, n_fft, n_mels, fmin, fmax):
@@ -132,16 +132,24 @@ def mel_basis(sample_rate, n_fft, n_mels, fmin, fmax):
 
 
 def melspectrogram(wav, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, min_level_db,
-                   ref_level_db, max_abs_value):
+                   ref_level_db, max_abs_value, min_db):
     """Normalised log-mel spectrogram of wav [N] -> mel [1 + N // hop_size, n_mels] float32.
 
     Computed in float64 and cast at the end, so it does not depend on float32 rounding in the STFT.
     """
     spectrum = librosa.stft(np.asarray(wav, dtype=np.float64), n_fft=n_fft, hop_length=hop_size,
-                            win_length=win_size, window="hann", center=True, pad_mode="constant")
+                            win_length=win_size, window="hann", center=True, pad_mode="reflect")
     mel_amplitude = mel_basis(sample_rate, n_fft, n_mels, fmin, fmax) @ np.abs(spectrum)
     db = amp_to_db(mel_amplitude, min_level_db) - ref_level_db
-    return normalize(db, min_level_db, max_abs_value).T.astype(np.float32)
+    return normalize(db, min_db, max_abs_value).T.astype(np.float32)
+
+
+def peak_normalize_int16(wav):
+    """The course's `save_wav(norm=True)`: scales wav [N] so that its peak is full scale (a peak below 0.01
+    is scaled as if it were 0.01, so near-silence is not blown up) and returns 16-bit samples [N] int16."""
+    wav = np.asarray(wav, dtype=np.float64)
+    peak = float(np.max(np.abs(wav))) if len(wav) else 0.0
+    return (wav * (32767.0 / max(0.01, peak))).astype(np.int16)
 
 
 def align_lengths(wav, mel, hop_size):
@@ -154,7 +162,7 @@ def align_lengths(wav, mel, hop_size):
 
 
 def features_from_wav(wav, *, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, min_level_db,
-                      ref_level_db, max_abs_value, trim_top_db, trim_frame_length, trim_hop_length,
+                      ref_level_db, max_abs_value, min_db, trim_top_db, trim_frame_length, trim_hop_length,
                       num_silent_frames):
     """trim_silence -> melspectrogram -> align_lengths on a loaded wav [N].
 
@@ -167,5 +175,6 @@ def features_from_wav(wav, *, sample_rate, n_fft, hop_size, win_size, n_mels, fm
                            hop_size=hop_size)
     mel = melspectrogram(trimmed, sample_rate=sample_rate, n_fft=n_fft, hop_size=hop_size,
                          win_size=win_size, n_mels=n_mels, fmin=fmin, fmax=fmax,
-                         min_level_db=min_level_db, ref_level_db=ref_level_db, max_abs_value=max_abs_value)
+                         min_level_db=min_level_db, ref_level_db=ref_level_db, max_abs_value=max_abs_value,
+                         min_db=min_db)
     return align_lengths(trimmed, mel, hop_size)

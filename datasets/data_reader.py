@@ -2,7 +2,9 @@
 
 Reads `metadata.csv` and a split list once in Python (small), then everything per utterance happens in the
 graph: the `.npy` mel is read with `tf.io.read_file` and decoded with `tf.io.decode_raw` (no Python
-generator or `numpy_function` on the hot path), batches are bucketed by length, padded and prefetched.
+generator or `numpy_function` on the hot path), batches are padded and prefetched. Training batches come in
+a seeded order that is a pure function of the global step (`training_batch_plan`), so a resumed run
+continues the data order exactly.
 
 A batch is a dict:
     utt_id        [B] string
@@ -18,8 +20,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from datasets.symbols import PAD_ID
-from datasets.symbols import phones_to_ids
+from text.phones_mix import PAD_ID
+from text.phones_mix import phones_to_ids
 
 METADATA_FIELDS = ("id", "n_samples", "n_frames", "n_phones", "phones")
 
@@ -73,17 +75,40 @@ def decode_npy_float32(contents, feature_dim):
     return tf.reshape(values, [-1, feature_dim])
 
 
-def bucket_boundaries(lengths, num_buckets):
-    """Frame-count boundaries splitting `lengths` into `num_buckets` groups of similar size."""
-    if num_buckets <= 1 or len(lengths) < 2:
-        return []
-    quantiles = np.quantile(np.asarray(lengths), np.linspace(0, 1, num_buckets + 1)[1:-1])
-    return sorted({int(q) + 1 for q in quantiles})
+def training_batch_plan(window, lengths, batch_size, num_buckets, seed):
+    """Which utterances make up the `num_buckets` training batches of window `window`: a pure function.
+
+    The training stream is every epoch's seeded permutation of the utterances, one epoch after the other.
+    Window w takes the stream's positions [w * W, (w + 1) * W) with W = batch_size * num_buckets, sorts
+    those W utterances by length, cuts them into num_buckets batches of similar lengths (little padding) and
+    orders the batches by a seeded permutation. So the batch of global step s is batch s % num_buckets of
+    window s // num_buckets, whatever happened before: a resumed run continues the data order exactly.
+
+    Args:
+        window: scalar int64.
+        lengths: [N] int32 frames per utterance (N utterances).
+        batch_size, num_buckets: python ints; seed: python int.
+    Returns:
+        [num_buckets, batch_size] int32 utterance indices.
+    """
+    size = batch_size * num_buckets
+    count = tf.size(lengths, out_type=tf.int64)
+    positions = tf.cast(window, tf.int64) * size + tf.range(size, dtype=tf.int64)
+    epochs = positions // count
+    seeds = tf.stack([tf.fill([size], tf.constant(seed, tf.int64)), epochs, tf.zeros([size], tf.int64)], axis=1)
+    # The raw op: tf.random.experimental.index_shuffle pads a [N, 2] seed matrix along the wrong axis.
+    items = tf.raw_ops.RandomIndexShuffle(index=positions % count, seed=seeds, max_index=count - 1)
+    items = tf.cast(items, tf.int32)
+    by_length = tf.gather(items, tf.argsort(tf.gather(lengths, items), stable=True))
+    batches = tf.reshape(by_length, [num_buckets, batch_size])
+    order_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(window, tf.int64), tf.constant(1, tf.int64)])
+    order = tf.raw_ops.RandomIndexShuffle(index=tf.range(num_buckets, dtype=tf.int64), seed=order_seed,
+                                          max_index=tf.constant(num_buckets - 1, tf.int64))
+    return tf.gather(batches, order)
 
 
 def make_dataset(data_dir, split, batch_size, outputs_per_step, acoustic_dim, max_abs_value,
-                 num_buckets=1, shuffle=False, shuffle_buffer_size=512, seed=0, repeat=False,
-                 drop_remainder=False):
+                 num_buckets=1, training=False, seed=0, start_step=0):
     """Builds the batched dataset for one split.
 
     Args:
@@ -93,10 +118,12 @@ def make_dataset(data_dir, split, batch_size, outputs_per_step, acoustic_dim, ma
         outputs_per_step: r; mel time is padded to a multiple of it.
         acoustic_dim: mel bands stored in the `.npy` files.
         max_abs_value: mel padding value is -(max_abs_value + 0.1).
-        num_buckets: length buckets (1 = plain padded batches).
-        shuffle, shuffle_buffer_size, seed: seeded shuffling, reshuffled every epoch.
-        repeat: repeat forever (training).
-        drop_remainder: drop a final partial batch.
+        num_buckets: training only: batches are cut from windows of num_buckets batches sorted by length
+            (1 = plain shuffled batches); see `training_batch_plan`.
+        training: an endless stream of full batches in the seeded order of `training_batch_plan`, starting
+            at global step `start_step`; otherwise every utterance once, in split order.
+        seed: the data-order seed.
+        start_step: training only: the global step whose batch comes first (resuming).
     Returns:
         tf.data.Dataset of batch dicts (see the module docstring).
     """
@@ -107,45 +134,35 @@ def make_dataset(data_dir, split, batch_size, outputs_per_step, acoustic_dim, ma
         raise DataError(f"{os.path.join(data_dir, split + '.txt')}: id {missing[0]!r} not in metadata.csv")
     if not ids:
         raise DataError(f"{os.path.join(data_dir, split + '.txt')}: no utterances")
-    phone_ids = [phones_to_ids(metadata[utt_id]["phones"]) for utt_id in ids]
-    n_frames = [metadata[utt_id]["n_frames"] for utt_id in ids]
-    mel_paths = [os.path.join(data_dir, "mels", f"{utt_id}.npy") for utt_id in ids]
+    utt_ids = tf.constant(ids)
+    phones = tf.ragged.constant([phones_to_ids(metadata[utt_id]["phones"]) for utt_id in ids], dtype=tf.int32)
+    mel_paths = tf.constant([os.path.join(data_dir, "mels", f"{utt_id}.npy") for utt_id in ids])
+    lengths = tf.constant([metadata[utt_id]["n_frames"] for utt_id in ids], tf.int32)
 
-    dataset = tf.data.Dataset.from_tensor_slices({
-        "utt_id": tf.constant(ids),
-        "phones": tf.ragged.constant(phone_ids, dtype=tf.int32),
-        "mel_path": tf.constant(mel_paths),
-    })
-    if shuffle:
-        dataset = dataset.shuffle(min(shuffle_buffer_size, len(ids)) or 1, seed=seed,
-                                  reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+    if training:
+        buckets = max(int(num_buckets), 1)
+        first_window, skip = divmod(int(start_step), buckets)
+        windows = tf.data.Dataset.range(first_window, np.iinfo(np.int64).max)
+        indices = windows.map(lambda window: training_batch_plan(window, lengths, batch_size, buckets, seed))
+        indices = indices.unbatch().skip(skip).unbatch()
+    else:
+        indices = tf.data.Dataset.range(len(ids)).map(lambda index: tf.cast(index, tf.int32))
 
-    def load(item):
-        mel = decode_npy_float32(tf.io.read_file(item["mel_path"]), acoustic_dim)
+    def load(index):
+        mel = decode_npy_float32(tf.io.read_file(mel_paths[index]), acoustic_dim)
         mel_length = tf.shape(mel)[0]
         stop = tf.concat([tf.zeros([mel_length - 1], tf.float32), tf.ones([1], tf.float32)], axis=0)
-        phones = item["phones"]
-        return {"utt_id": item["utt_id"], "phones": phones, "input_lengths": tf.shape(phones)[0],
-                "mel": mel, "mel_lengths": mel_length, "stop_targets": stop}
+        utterance_phones = phones[index]
+        return {"utt_id": utt_ids[index], "phones": utterance_phones,
+                "input_lengths": tf.shape(utterance_phones)[0], "mel": mel, "mel_lengths": mel_length,
+                "stop_targets": stop}
 
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = indices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     padded_shapes = {"utt_id": [], "phones": [None], "input_lengths": [], "mel": [None, acoustic_dim],
                      "mel_lengths": [], "stop_targets": [None]}
     padding_values = {"utt_id": "", "phones": PAD_ID, "input_lengths": 0,
                       "mel": -(max_abs_value + 0.1), "mel_lengths": 0, "stop_targets": 1.0}
-    boundaries = bucket_boundaries(n_frames, num_buckets)
-    if boundaries:
-        dataset = dataset.bucket_by_sequence_length(
-            element_length_func=lambda item: item["mel_lengths"],
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-            padded_shapes=padded_shapes, padding_values=padding_values,
-            drop_remainder=drop_remainder)
-    else:
-        dataset = dataset.padded_batch(batch_size, padded_shapes=padded_shapes,
-                                       padding_values=padding_values, drop_remainder=drop_remainder)
+    dataset = dataset.padded_batch(batch_size, padded_shapes=padded_shapes, padding_values=padding_values)
     dataset = dataset.map(lambda batch: pad_to_multiple(batch, outputs_per_step, max_abs_value),
                           num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -162,10 +179,9 @@ def pad_to_multiple(batch, outputs_per_step, max_abs_value):
     return padded
 
 
-def dataset_from_hparams(data_dir, split, hp, training):
+def dataset_from_hparams(data_dir, split, hp, training, start_step=0):
     """The entry points' shortcut: `make_dataset` with the values from hparams."""
     return make_dataset(
         data_dir, split, batch_size=hp.batch_size, outputs_per_step=hp.outputs_per_step,
-        acoustic_dim=hp.acoustic_dim, max_abs_value=hp.max_abs_value,
-        num_buckets=hp.num_buckets if training else 1, shuffle=training,
-        shuffle_buffer_size=hp.shuffle_buffer_size, seed=hp.random_seed, repeat=training)
+        acoustic_dim=hp.acoustic_dim, max_abs_value=hp.max_abs_value, num_buckets=hp.num_buckets,
+        training=training, seed=hp.random_seed, start_step=start_step)

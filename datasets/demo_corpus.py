@@ -29,6 +29,7 @@ from absl import flags
 from absl import logging
 
 from datasets import fileio
+from tacotron.cli import fail
 
 BASE_F0 = 160.0
 PEAK = 0.9
@@ -65,7 +66,7 @@ _FINALS = {
     "er": ("er", "", "", ""), "o": ("o", "", "", ""), "ong": ("U", "", "", "ng"), "ou": ("o", "", "u", ""),
     "i": ("i", "", "", ""), "ia": ("a", "i", "", ""), "ian": ("E_open", "i", "", "n"),
     "iang": ("a_back", "i", "", "ng"), "iao": ("a_back", "i", "u", ""), "ie": ("E_open", "i", "", ""),
-    "in": ("i", "", "", "n"), "ing": ("i", "", "", "ng"), "io": ("o", "i", "", ""),
+    "in": ("i", "", "", "n"), "ing": ("i", "", "", "ng"),
     "iong": ("U", "v", "", "ng"), "iou": ("o", "i", "u", ""), "ii": ("ii", "", "", ""),
     "iii": ("iii", "", "", ""), "u": ("u", "", "", ""), "ua": ("a", "u", "", ""),
     "uai": ("a", "u", "i", ""), "uan": ("a_front", "u", "", "n"), "uang": ("a_back", "u", "", "ng"),
@@ -126,7 +127,7 @@ def _initials_for(final):
         return ("z", "c", "s")
     if final == "iii":
         return ("zh", "ch", "sh", "r")
-    if final in ("er", "io"):
+    if final == "er":
         return ()
     front = final[0] in "iv"
 
@@ -382,8 +383,14 @@ def read_durations(path):
 def main(argv):
     del argv
     args = flags.FLAGS
-    ids = make_demo_corpus(args.out_dir, args.num_utterances, args.seed, args.min_phones, args.max_phones,
-                           sample_rate=args.sample_rate, hop_size=args.hop_size, id_prefix=args.id_prefix)
+    try:
+        ids = make_demo_corpus(args.out_dir, args.num_utterances, args.seed, args.min_phones, args.max_phones,
+                               sample_rate=args.sample_rate, hop_size=args.hop_size, id_prefix=args.id_prefix)
+    except ValueError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{error.filename}: cannot write ({error.strerror})" if error.filename and error.strerror
+             else str(error))
     logging.info("wrote %d utterances to %s", len(ids), args.out_dir)
 
 

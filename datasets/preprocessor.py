@@ -3,40 +3,50 @@
 Input (course layout): `label_dir/*.lab`, each holding one or more lines `id|hanzi|phones`; the audio of
 utterance `<id>` is `wav_dir/<id>.wav`.
 
-Output in `out_dir` (every file written atomically):
+Output in `out_dir` (every file written atomically, see datasets/fileio.py):
     mels/<id>.npy   float32 [n_frames, acoustic_dim], normalised to [-max_abs_value, max_abs_value]
     wavs/<id>.wav   trimmed audio, 16-bit mono at sample_rate, exactly n_frames * hop_size samples
     metadata.csv    header `id|n_samples|n_frames|n_phones|phones`, one line per utterance sorted by id;
                     phones space-separated without the final "~" (the reader appends it)
     train.txt, valid.txt   one id per line (seeded split)
-    hparams.yaml    the hyper-parameters used
+    hparams.yaml    the hyper-parameters used (written before the first feature: it records the settings
+                    that the features in mels/ and wavs/ were made with)
 
 Bad input never stops a run: each problem skips its utterance (or label file), is counted under one of
 `SKIP_REASONS` and reported as one line naming the file. Utterances whose mel and wav already exist are
 reused (lengths read from the file headers) unless `overwrite`, or unless the feature settings differ from
-the `hparams.yaml` of the previous run in out_dir (then everything is recomputed).
+the `hparams.yaml` of the previous run in out_dir (then the old features are deleted and recomputed).
+
+A run can be killed at any moment (SIGKILL included) and rerun: every file is whole or absent, worker
+processes die with the main process (Linux), the rerun deletes the temporary files a killed run left and
+reuses every finished utterance. `train.txt`, `valid.txt` and then `metadata.csv` are written last, each
+atomically, so a killed run leaves either the previous run's versions or the new ones.
+
+A failed write (disk full, no permission) or a worker that dies (out of memory) stops the run at once with
+`PreprocessStopped`: a full disk would fail every following utterance too. Nothing half-written is left,
+no metadata is written, and the rerun after space is freed finishes the rest.
 """
 import collections
 import concurrent.futures
+import concurrent.futures.process
+import ctypes
 import dataclasses
 import multiprocessing
 import os
+import signal
 import warnings
 
 import numpy as np
 import soundfile
 from absl import logging
-from tqdm import tqdm
 
 from datasets import audio
 from datasets import fileio
-from datasets.labels import LabelError
-from datasets.labels import list_label_files
-from datasets.labels import parse_label_line
-from datasets.symbols import EOS
-from datasets.symbols import SYMBOLS
+from text.labels import list_label_files
+from text.labels import read_labels
 from hparams import HParamsError
 from hparams import load_hparams
+from tacotron.progress import Progress
 
 METADATA_HEADER = "id|n_samples|n_frames|n_phones|phones"
 # Audio whose peak is below this level (dBFS) is treated as silence: the trimmer cannot trim it.
@@ -44,9 +54,16 @@ SILENCE_PEAK_DB = -60.0
 SKIP_REASONS = ("missing wav", "unreadable wav", "empty label", "malformed label", "unknown phone",
                 "duplicate id", "too long", "silent audio", "processing error")
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
 Skip = collections.namedtuple("Skip", ["reason", "message"])
 Done = collections.namedtuple("Done", ["utt_id", "n_samples", "n_frames", "reused"])
 Record = collections.namedtuple("Record", ["utt_id", "n_samples", "n_frames", "phones"])
+
+
+class PreprocessStopped(RuntimeError):
+    """The run stopped early: an output could not be written (disk full, no permission) or a worker process
+    died. Everything written so far is complete and the next run reuses it; the message says what failed."""
 
 
 @dataclasses.dataclass
@@ -88,58 +105,23 @@ def feature_settings(hp):
     return {
         "sample_rate": hp.sample_rate, "n_fft": hp.n_fft, "hop_size": hp.hop_size, "win_size": hp.win_size,
         "n_mels": hp.acoustic_dim, "fmin": hp.fmin, "fmax": hp.fmax, "min_level_db": hp.min_level_db,
-        "ref_level_db": hp.ref_level_db, "max_abs_value": hp.max_abs_value, "trim_top_db": hp.trim_top_db,
+        "ref_level_db": hp.ref_level_db, "max_abs_value": hp.max_abs_value, "min_db": hp.min_db,
+        "trim_top_db": hp.trim_top_db,
         "trim_frame_length": hp.trim_fft_size, "trim_hop_length": hp.trim_hop_size,
         "num_silent_frames": hp.num_silent_frames,
     }
 
 
-def _label_reason(line):
-    """Classifies a rejected label line: "unknown phone" if it is well formed but uses a foreign symbol."""
-    fields = line.strip().lstrip("\ufeff").split("|")
-    if len(fields) == 3 and fields[0].strip() and any(p not in SYMBOLS for p in fields[2].split()):
-        return "unknown phone"
-    return "malformed label"
-
-
 def collect_utterances(label_dir):
-    """Reads every label file line by line; a bad line skips only its utterance.
+    """Reads every label file with the project's one label reader (`text.labels.read_labels`); a bad line
+    skips only its utterance.
 
     Returns:
-        (utterances, skips): a list of (utt_id, phones without the final "~", label path) in file order,
-        and a list of Skip for empty files, bad lines and repeated ids.
+        (utterances, skips): the text.labels.Utterance list in file order (phones without a final "~"),
+        and one Skip per unreadable or empty file, bad line and repeated id (the LabelError's reason).
     """
-    utterances, skips, seen = [], [], {}
-    for path in list_label_files(label_dir):
-        try:
-            with open(path, "r", encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as error:
-            skips.append(Skip("malformed label", f"{path}: unreadable label file ({error})"))
-            continue
-        lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
-        if not lines:
-            skips.append(Skip("empty label", f"{path}: empty label file"))
-            continue
-        for number, line in lines:
-            source = path if len(lines) == 1 else f"{path}:{number}"
-            try:
-                utt_id, _, phones = parse_label_line(line, source=source)
-            except LabelError as error:
-                skips.append(Skip(_label_reason(line), str(error)))
-                continue
-            if phones and phones[-1] == EOS:
-                phones = phones[:-1]
-            if not phones or os.sep in utt_id or utt_id in (".", ".."):
-                skips.append(Skip("malformed label", f"{source}: malformed label, unusable id {utt_id!r} "
-                                                     "or no phones besides '~'"))
-            elif utt_id in seen:
-                skips.append(Skip("duplicate id", f"{source}: duplicate utterance id {utt_id} "
-                                                  f"(first in {seen[utt_id]}), skipped"))
-            else:
-                seen[utt_id] = source
-                utterances.append((utt_id, phones, path))
-    return utterances, skips
+    utterances, problems = read_labels(list_label_files(label_dir))
+    return utterances, [Skip(problem.reason, str(problem)) for problem in problems]
 
 
 def output_paths(out_dir, utt_id):
@@ -177,6 +159,27 @@ def _settings_changed(out_dir, features):
         return True
 
 
+def _discard_features(out_dir):
+    """Deletes the mels and wavs of an earlier run (made with other feature settings)."""
+    for sub, ending in (("mels", ".npy"), ("wavs", ".wav")):
+        directory = os.path.join(out_dir, sub)
+        if os.path.isdir(directory):
+            for name in os.listdir(directory):
+                if name.endswith(ending):
+                    os.remove(os.path.join(directory, name))
+
+
+def _worker_init(parent_pid):
+    """Runs first in each worker process: the worker is killed when the main process dies (Linux
+    PR_SET_PDEATHSIG), so that a killed run leaves no worker writing behind the next run's back."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (AttributeError, OSError):  # not Linux: a worker ends when it finds its job queue closed
+        pass
+    if os.getppid() != parent_pid:  # the main process died before prctl
+        os._exit(1)
+
+
 def process_utterance(utt_id, wav_path, out_dir, features, max_frames, overwrite):
     """Load -> trim -> mel -> align -> write one utterance (runs in a worker process).
 
@@ -188,6 +191,9 @@ def process_utterance(utt_id, wav_path, out_dir, features, max_frames, overwrite
         overwrite: recompute even if both outputs exist.
     Returns:
         Done(utt_id, n_samples, n_frames, reused) or Skip(reason, message).
+    Raises:
+        OSError naming the file when an output cannot be written (the mel is written before the wav, and an
+        utterance counts as done only when both exist, so a failure between them is recomputed).
     """
     if not os.path.isfile(wav_path):
         return Skip("missing wav", f"{wav_path}: missing wav for utterance {utt_id}")
@@ -257,29 +263,53 @@ def metadata_text(records):
 
 
 def _run_jobs(jobs, out_dir, features, max_frames, overwrite, n_jobs, progress):
-    """Yields the Done/Skip of every (utt_id, wav_path) job, in-process or over `n_jobs` processes."""
-    bar = tqdm(total=len(jobs), desc="preprocess", unit="utt", disable=not progress)
+    """Yields the Done/Skip of every (utt_id, wav_path) job, in-process or over `n_jobs` processes.
+
+    The first exception of a job (a failed write) is raised at once; jobs not yet started are cancelled.
+    """
+    bar = Progress(len(jobs), "preprocess", "utterance") if progress else None
     try:
         workers = min(n_jobs, len(jobs))
         if workers <= 1:
-            for utt_id, wav_path in jobs:
+            for number, (utt_id, wav_path) in enumerate(jobs, start=1):
                 yield process_utterance(utt_id, wav_path, out_dir, features, max_frames, overwrite)
-                bar.update(1)
+                if bar is not None:
+                    bar.update(number)
             return
         # "spawn": safe even when the caller has TensorFlow (and its threads) loaded.
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as executor:
+        executor = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+            initargs=(os.getpid(),))
+        try:
             futures = [executor.submit(process_utterance, utt_id, wav_path, out_dir, features, max_frames,
                                        overwrite) for utt_id, wav_path in jobs]
-            for future in concurrent.futures.as_completed(futures):
+            for number, future in enumerate(concurrent.futures.as_completed(futures), start=1):
                 yield future.result()
-                bar.update(1)
+                if bar is not None:
+                    bar.update(number)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+
+
+def _stopped_message(error, num_done, num_jobs):
+    """One line: what failed, how far the run got, and that what was done is kept."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        what = f"{error.filename}: cannot write ({error.strerror})"
+    elif isinstance(error, concurrent.futures.process.BrokenProcessPool):
+        what = "a worker process died (killed, or out of memory?)"
+    else:
+        what = str(error)
+    if num_done == num_jobs:
+        return f"{what}; stopped after all {num_jobs} utterances, before the split and metadata were written"
+    return (f"{what}; stopped after {num_done} of {num_jobs} utterances, no metadata written; every file "
+            "written so far is complete and a rerun reuses it")
 
 
 def preprocess_corpus(label_dir, wav_dir, out_dir, hp, valid_size, n_jobs=1, overwrite=False,
-                      progress=False):
+                      progress=False, report=None):
     """Preprocesses a course-layout corpus into `out_dir` (see the module docstring for the files).
 
     Args:
@@ -289,42 +319,55 @@ def preprocess_corpus(label_dir, wav_dir, out_dir, hp, valid_size, n_jobs=1, ove
         valid_size: validation utterances, a count >= 1 or a fraction in (0, 1).
         n_jobs: worker processes (1 = in this process).
         overwrite: recompute utterances whose outputs already exist.
-        progress: show a tqdm progress bar.
+        progress: show progress on stderr (tacotron/progress.py: a bar on a terminal, else a line every
+            30 s and one at the end).
+        report: called with the one-line message of each skipped input (default: a logged warning).
     Returns:
-        PreprocessResult. Each skip is also logged as one warning line. When nothing could be processed,
-        no metadata, split or hparams file is written.
+        PreprocessResult. When nothing could be processed, no metadata or split file is written.
     Raises:
         ValueError for an invalid valid_size or an out_dir whose wavs/ is the source wav_dir;
-        LabelError when label_dir does not exist.
+        LabelError when label_dir does not exist; PreprocessStopped when an output cannot be written or a
+        worker dies (the run stops; see the module docstring).
     """
+    report = report if report is not None else logging.warning
     num_valid(2, valid_size)  # validates valid_size before any work
     if os.path.realpath(os.path.join(out_dir, "wavs")) == os.path.realpath(wav_dir):
         raise ValueError(f"{out_dir}: out_dir/wavs is the source wav_dir; choose another out_dir")
     features = feature_settings(hp)
-    if not overwrite and _settings_changed(out_dir, features):
-        logging.warning("%s: feature settings differ from the previous run; recomputing every utterance",
-                        os.path.join(out_dir, "hparams.yaml"))
-        overwrite = True
     utterances, skips = collect_utterances(label_dir)
     for skip in skips:
-        logging.warning(skip.message)
-    phones_by_id = {utt_id: phones for utt_id, phones, _ in utterances}
-    jobs = [(utt_id, os.path.join(wav_dir, f"{utt_id}.wav")) for utt_id, _, _ in utterances]
+        report(skip.message)
+    phones_by_id = {utterance.utt_id: utterance.phones for utterance in utterances}
+    jobs = [(utterance.utt_id, os.path.join(wav_dir, f"{utterance.utt_id}.wav")) for utterance in utterances]
     done = []
-    for outcome in _run_jobs(jobs, out_dir, features, hp.max_acoustic_length, overwrite, n_jobs, progress):
-        if isinstance(outcome, Skip):
-            logging.warning(outcome.message)
-            skips.append(outcome)
-        else:
-            done.append(outcome)
+    try:
+        for directory in (out_dir, os.path.join(out_dir, "mels"), os.path.join(out_dir, "wavs")):
+            fileio.remove_stale_temps(directory)  # left by a killed run
+        if jobs:
+            if _settings_changed(out_dir, features):  # also with overwrite: a killed run must not mix them
+                logging.warning("%s: feature settings differ from the previous run; recomputing every "
+                                "utterance", os.path.join(out_dir, "hparams.yaml"))
+                _discard_features(out_dir)
+            hp.save(os.path.join(out_dir, "hparams.yaml"))
+        for outcome in _run_jobs(jobs, out_dir, features, hp.max_acoustic_length, overwrite, n_jobs,
+                                 progress):
+            if isinstance(outcome, Skip):
+                report(outcome.message)
+                skips.append(outcome)
+            else:
+                done.append(outcome)
+    except (OSError, concurrent.futures.process.BrokenProcessPool) as error:
+        raise PreprocessStopped(_stopped_message(error, len(done), len(jobs))) from error
     records = sorted((Record(item.utt_id, item.n_samples, item.n_frames, phones_by_id[item.utt_id])
                       for item in done), key=lambda record: record.utt_id)
     train_ids, valid_ids = split_ids([record.utt_id for record in records], valid_size, hp.random_seed)
     if records:
-        fileio.write_text(os.path.join(out_dir, "metadata.csv"), metadata_text(records))
-        fileio.write_text(os.path.join(out_dir, "train.txt"), "".join(f"{i}\n" for i in train_ids))
-        fileio.write_text(os.path.join(out_dir, "valid.txt"), "".join(f"{i}\n" for i in valid_ids))
-        hp.save(os.path.join(out_dir, "hparams.yaml"))
+        try:
+            fileio.write_text(os.path.join(out_dir, "train.txt"), "".join(f"{i}\n" for i in train_ids))
+            fileio.write_text(os.path.join(out_dir, "valid.txt"), "".join(f"{i}\n" for i in valid_ids))
+            fileio.write_text(os.path.join(out_dir, "metadata.csv"), metadata_text(records))
+        except OSError as error:
+            raise PreprocessStopped(_stopped_message(error, len(done), len(jobs))) from error
     return PreprocessResult(
         records=records, skipped=collections.Counter(skip.reason for skip in skips),
         messages=[skip.message for skip in skips], reused=sum(item.reused for item in done),

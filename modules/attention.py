@@ -39,7 +39,9 @@ import math
 import keras
 import tensorflow as tf
 
-VERSIONS = ("v0", "v1", "v2", "v2b")
+from modules.attention_names import GMM_VERSIONS
+
+VERSIONS = GMM_VERSIONS
 # Added to softplus(sigma_hat) in V2 / V2b so that sigma stays > 0 when softplus underflows.
 SIGMA_EPSILON = 1e-5
 # |z| bound; exp(-MAX_ABS_Z^2) is 0 in float32 even after multiplying by the largest possible w / Z.
@@ -208,6 +210,11 @@ class BahdanauAttention(_AdditiveAttention):
     The state is the previous alignments (unused by the score; kept for the common contract).
     """
 
+    @classmethod
+    def from_attention_config(cls, config, **kwargs):
+        """Built from an attention_factory.AttentionConfig (uses attention_dim)."""
+        return cls(units=config.attention_dim, **kwargs)
+
     def call(self, query, state, memory, processed_memory, memory_lengths, training=False):
         energy = self._energy(query, processed_memory, 0.0)
         alignments = masked_softmax(energy, memory_lengths)
@@ -235,6 +242,12 @@ class LocationSensitiveAttention(_AdditiveAttention):
                                                  use_bias=False, dtype=self.dtype_policy, name="location_conv")
         self.location_layer = keras.layers.Dense(units, use_bias=False, dtype=self.dtype_policy,
                                                  name="location_layer")
+
+    @classmethod
+    def from_attention_config(cls, config, **kwargs):
+        """Built from an attention_factory.AttentionConfig (attention_dim, location_filters / kernel_size)."""
+        return cls(units=config.attention_dim, location_filters=config.location_filters,
+                   location_kernel_size=config.location_kernel_size, **kwargs)
 
     def build(self, query_shape):
         super().build(query_shape)
@@ -288,6 +301,12 @@ class GMMAttentionComputer(keras.layers.Layer):
                                                   bias_initializer=keras.initializers.Constant(
                                                       parameter_bias(num_mixtures, version)),
                                                   name="parameter_layer")
+
+    @classmethod
+    def from_attention_config(cls, config, **kwargs):
+        """Built from an attention_factory.AttentionConfig (the gmm_* fields)."""
+        return cls(num_mixtures=config.gmm_num_mixtures, hidden_units=config.gmm_hidden_units,
+                   version=config.gmm_version, hidden_activation=config.gmm_hidden_activation, **kwargs)
 
     def build(self, query_shape):
         if not self.hidden_layer.built:  # mixture_parameters() may have built the MLP already

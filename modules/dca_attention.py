@@ -90,6 +90,15 @@ class DynamicConvolutionAttention(keras.layers.Layer):
         self.dynamic_projection = keras.layers.Dense(units, name="dynamic_projection", dtype="float32")
         self.energy = keras.layers.Dense(1, use_bias=False, name="energy", dtype="float32")
 
+    @classmethod
+    def from_attention_config(cls, config, **kwargs):
+        """Built from an attention_factory.AttentionConfig (attention_dim and the dca_* fields)."""
+        return cls(units=config.attention_dim, static_filters=config.dca_filters,
+                   static_kernel_size=config.dca_kernel_size, dynamic_filters=config.dca_filters,
+                   dynamic_kernel_size=config.dca_kernel_size, prior_alpha=config.dca_prior_alpha,
+                   prior_beta=config.dca_prior_beta, prior_length=config.dca_prior_length,
+                   prior_floor=config.dca_prior_floor, **kwargs)
+
     def build(self, query_shape):
         self.static_kernel = self.add_weight(name="static_kernel", dtype="float32",
                                              shape=(self.static_kernel_size, self.static_filters),

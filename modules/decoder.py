@@ -16,37 +16,11 @@ TensorArray of the alignment history; the cell owns no weights of its own, its s
 import keras
 import tensorflow as tf
 
-from modules.attention import BahdanauAttention
-from modules.attention import GMMAttentionComputer
-from modules.attention import LocationSensitiveAttention
-from modules.dca_attention import DynamicConvolutionAttention
+from modules.attention_factory import attention_config_from
+from modules.attention_factory import create_attention
 from modules.decoder_cells import BasicTacoDecoderCell
 from modules.decoder_cells import GMMTacoDecoderCell
 from modules.layers import Prenet
-
-ATTENTION_TYPES = ("bahdanau", "location_sensitive", "gmm", "dca")
-
-
-def create_attention(attention_type, attention_dim, location_filters, location_kernel_size, gmm_version,
-                     gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation, dca_filters,
-                     dca_kernel_size, dca_prior_alpha, dca_prior_beta, dca_prior_length, dca_prior_floor):
-    """The attention layer named by `attention_type` (plain arguments; see hparams.py for their meaning)."""
-    if attention_type == "bahdanau":
-        return BahdanauAttention(units=attention_dim, name="attention")
-    if attention_type == "location_sensitive":
-        return LocationSensitiveAttention(units=attention_dim, location_filters=location_filters,
-                                          location_kernel_size=location_kernel_size, name="attention")
-    if attention_type == "gmm":
-        return GMMAttentionComputer(num_mixtures=gmm_num_mixtures, hidden_units=gmm_hidden_units,
-                                    version=gmm_version, hidden_activation=gmm_hidden_activation,
-                                    name="attention")
-    if attention_type == "dca":
-        return DynamicConvolutionAttention(
-            units=attention_dim, static_filters=dca_filters, static_kernel_size=dca_kernel_size,
-            dynamic_filters=dca_filters, dynamic_kernel_size=dca_kernel_size, prior_alpha=dca_prior_alpha,
-            prior_beta=dca_prior_beta, prior_length=dca_prior_length, prior_floor=dca_prior_floor,
-            name="attention")
-    raise ValueError(f"unknown attention_type {attention_type!r}; choose one of {', '.join(ATTENTION_TYPES)}")
 
 
 def teacher_forcing_inputs(targets, outputs_per_step):
@@ -68,33 +42,35 @@ def max_decoder_steps(input_lengths, max_frames_per_phone, outputs_per_step, min
     Args:
         input_lengths: [B] int32 phones per sequence (with "~").
     Returns:
-        [B] int32 steps.
+        [B] int32 steps, never fewer than min_decoder_steps.
     """
     frames = input_lengths * max_frames_per_phone
     steps = (frames + outputs_per_step - 1) // outputs_per_step
-    return tf.maximum(steps, min_decoder_steps + 1)
+    return tf.maximum(steps, min_decoder_steps)
 
 
 class TacotronDecoder(keras.layers.Layer):
-    """Pre-net + decoder cell + loop. All sizes are plain arguments (the model factory reads hparams)."""
+    """Pre-net + decoder cell + loop. Sizes are plain arguments (the model factory reads hparams).
 
-    def __init__(self, attention_type, attention_dim, location_filters, location_kernel_size, gmm_version,
-                 gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation, prenet_units, prenet_dropout,
-                 rnn_units, zoneout_rate, outputs_per_step, acoustic_dim, stop_threshold, min_decoder_steps,
-                 max_frames_per_phone, dca_filters, dca_kernel_size, dca_prior_alpha, dca_prior_beta,
-                 dca_prior_length, dca_prior_floor, **kwargs):
+    Args:
+        attention_config: dict of the modules.attention_factory.AttentionConfig fields; its attention_type
+            picks the attention layer and the cell (GMMTacoDecoderCell for "gmm").
+        prenet_units, prenet_dropout: decoder pre-net (dropout on in training and at inference).
+        rnn_units, zoneout_rate: decoder zoneout LSTMs.
+        outputs_per_step: r; acoustic_dim: mel bands.
+        stop_threshold, min_decoder_steps, max_frames_per_phone: when free-running decoding stops.
+    """
+
+    def __init__(self, attention_config, prenet_units, prenet_dropout, rnn_units, zoneout_rate, outputs_per_step,
+                 acoustic_dim, stop_threshold, min_decoder_steps, max_frames_per_phone, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # the memory's Keras mask is not needed: memory_lengths are explicit
+        attention_config = attention_config_from(attention_config)
         self._config = dict(
-            attention_type=attention_type, attention_dim=attention_dim, location_filters=location_filters,
-            location_kernel_size=location_kernel_size, gmm_version=gmm_version,
-            gmm_num_mixtures=gmm_num_mixtures, gmm_hidden_units=gmm_hidden_units,
-            gmm_hidden_activation=gmm_hidden_activation, prenet_units=list(prenet_units),
+            attention_config=attention_config._asdict(), prenet_units=list(prenet_units),
             prenet_dropout=prenet_dropout, rnn_units=list(rnn_units), zoneout_rate=zoneout_rate,
             outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, stop_threshold=stop_threshold,
-            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone,
-            dca_filters=dca_filters, dca_kernel_size=dca_kernel_size, dca_prior_alpha=dca_prior_alpha,
-            dca_prior_beta=dca_prior_beta, dca_prior_length=dca_prior_length, dca_prior_floor=dca_prior_floor)
+            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone)
         self.outputs_per_step = outputs_per_step
         self.acoustic_dim = acoustic_dim
         self.stop_threshold = stop_threshold
@@ -102,11 +78,8 @@ class TacotronDecoder(keras.layers.Layer):
         self.max_frames_per_phone = max_frames_per_phone
         self.prenet = Prenet(units=list(prenet_units), dropout_rate=prenet_dropout, always_dropout=True,
                              name="decoder_prenet")
-        attention = create_attention(attention_type, attention_dim, location_filters, location_kernel_size,
-                                     gmm_version, gmm_num_mixtures, gmm_hidden_units, gmm_hidden_activation,
-                                     dca_filters, dca_kernel_size, dca_prior_alpha, dca_prior_beta,
-                                     dca_prior_length, dca_prior_floor)
-        cell_class = GMMTacoDecoderCell if attention_type == "gmm" else BasicTacoDecoderCell
+        attention = create_attention(attention_config)
+        cell_class = GMMTacoDecoderCell if attention_config.attention_type == "gmm" else BasicTacoDecoderCell
         self.cell = cell_class(attention=attention, rnn_units=rnn_units, zoneout_rate=zoneout_rate,
                                outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, name="decoder_cell")
 

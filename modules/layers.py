@@ -129,15 +129,17 @@ class HighwayNet(keras.layers.Layer):
 
 
 class Conv1DBatchNorm(keras.layers.Layer):
-    """Conv1D ('same', no bias) + BatchNormalization + activation + dropout (training only).
+    """Conv1D ('same') + BatchNormalization + activation + dropout (training only).
 
     activation: a Keras activation name such as "relu" or "tanh", or None for linear.
+    activation_before_norm: False (the course's post-net, `conv1d_bn_drop`): conv without bias -> batch norm ->
+        activation; True (the course's CBHG, `cbhg.conv1d`): conv with bias -> activation -> batch norm.
 
     With a mask, padded inputs are zeroed before the convolution, batch statistics use valid positions only,
     and padded outputs are zero.
     """
 
-    def __init__(self, filters, kernel_size, activation, dropout_rate, **kwargs):
+    def __init__(self, filters, kernel_size, activation, dropout_rate, activation_before_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
         self.filters = int(filters)
@@ -145,8 +147,10 @@ class Conv1DBatchNorm(keras.layers.Layer):
         self.activation_name = activation
         self.activation = keras.activations.get(activation)
         self.dropout_rate = _check_rate("dropout_rate", dropout_rate)
-        self.conv = keras.layers.Conv1D(self.filters, self.kernel_size, padding="same", use_bias=False,
-                                        dtype=self.dtype_policy, name="conv")
+        self.activation_before_norm = bool(activation_before_norm)
+        # A bias right before batch norm would be cancelled by it; before an activation it is not.
+        self.conv = keras.layers.Conv1D(self.filters, self.kernel_size, padding="same",
+                                        use_bias=self.activation_before_norm, dtype=self.dtype_policy, name="conv")
         self.batch_norm = keras.layers.BatchNormalization(dtype=self.dtype_policy, name="batch_norm")
         self.dropout = keras.layers.Dropout(self.dropout_rate, dtype=self.dtype_policy, name="dropout")
 
@@ -161,8 +165,10 @@ class Conv1DBatchNorm(keras.layers.Layer):
         if mask is not None:
             x = x * _time_mask(mask, x.dtype)
         y = self.conv(x)
-        y = self.batch_norm(y, training=training, mask=mask)
-        y = self.activation(y)
+        if self.activation_before_norm:
+            y = self.batch_norm(self.activation(y), training=training, mask=mask)
+        else:
+            y = self.activation(self.batch_norm(y, training=training, mask=mask))
         y = self.dropout(y, training=training)
         if mask is not None:
             y = y * _time_mask(mask, y.dtype)
@@ -171,7 +177,7 @@ class Conv1DBatchNorm(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, activation=self.activation_name,
-                      dropout_rate=self.dropout_rate)
+                      dropout_rate=self.dropout_rate, activation_before_norm=self.activation_before_norm)
         return config
 
 
@@ -179,12 +185,16 @@ class CBHG(keras.layers.Layer):
     """Tacotron-1 CBHG: conv bank (kernels 1..bank_size) -> max-pool -> conv projections -> residual ->
     highway net -> bidirectional GRU. Output [B, T, 2 * gru_units], zero at padded positions.
 
+    Every conv is conv (with bias) -> activation -> batch norm, as the course's `cbhg` (ReLU in the bank and
+    the first projections, linear in the last). `gru_reset_after`: False is the TF1 GRUCell of the course
+    (reset gate applied before the recurrent matmul), True the cuDNN-compatible Keras default.
+
     A Dense (no activation) maps the input to the last projection width for the residual when the widths
     differ, and another maps to `highway_units` before the highway net when those widths differ.
     """
 
     def __init__(self, bank_size, bank_filters, projection_filters, projection_kernel_size, highway_units,
-                 highway_layers, gru_units, **kwargs):
+                 highway_layers, gru_units, gru_reset_after=False, **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True
         self.bank_size = int(bank_size)
@@ -194,16 +204,19 @@ class CBHG(keras.layers.Layer):
         self.highway_units = int(highway_units)
         self.highway_layers = int(highway_layers)
         self.gru_units = int(gru_units)
+        self.gru_reset_after = bool(gru_reset_after)
         policy = self.dtype_policy
-        self.bank = [Conv1DBatchNorm(self.bank_filters, k, "relu", 0.0, dtype=policy, name=f"bank_{k}")
+        self.bank = [Conv1DBatchNorm(self.bank_filters, k, "relu", 0.0, activation_before_norm=True, dtype=policy,
+                                     name=f"bank_{k}")
                      for k in range(1, self.bank_size + 1)]
         self.pool = keras.layers.MaxPooling1D(pool_size=2, strides=1, padding="same", dtype=policy, name="pool")
         last = len(self.projection_filters) - 1
         self.projections = [Conv1DBatchNorm(f, self.projection_kernel_size, "relu" if i < last else None, 0.0,
-                                            dtype=policy, name=f"projection_{i}")
+                                            activation_before_norm=True, dtype=policy, name=f"projection_{i}")
                             for i, f in enumerate(self.projection_filters)]
         self.highway = HighwayNet(self.highway_units, self.highway_layers, dtype=policy, name="highway")
-        gru = keras.layers.GRU(self.gru_units, return_sequences=True, dtype=policy, name="gru")
+        gru = keras.layers.GRU(self.gru_units, return_sequences=True, reset_after=self.gru_reset_after,
+                               dtype=policy, name="gru")
         self.rnn = keras.layers.Bidirectional(gru, dtype=policy, name="bidirectional_gru")
         self.residual_dense = None
         self.highway_dense = None
@@ -235,8 +248,11 @@ class CBHG(keras.layers.Layer):
         if mask is not None:
             mask = tf.cast(mask, tf.bool)
             x = x * _time_mask(mask, x.dtype)
-        # Bank outputs are ReLU (>= 0) and zero when padded, so padding never wins the max-pool.
         y = tf.concat([conv(x, mask=mask, training=training) for conv in self.bank], axis=-1)
+        if mask is not None:
+            # Batch-normalised bank outputs can be negative: padding must not win the max-pool, so it takes
+            # the lowest value, as the pool's own 'same' padding does at the end of an unpadded sequence.
+            y = tf.where(mask[:, :, tf.newaxis], y, tf.cast(y.dtype.min, y.dtype))
         y = self.pool(y)
         if mask is not None:
             y = y * _time_mask(mask, y.dtype)
@@ -257,7 +273,8 @@ class CBHG(keras.layers.Layer):
         config.update(bank_size=self.bank_size, bank_filters=self.bank_filters,
                       projection_filters=list(self.projection_filters),
                       projection_kernel_size=self.projection_kernel_size, highway_units=self.highway_units,
-                      highway_layers=self.highway_layers, gru_units=self.gru_units)
+                      highway_layers=self.highway_layers, gru_units=self.gru_units,
+                      gru_reset_after=self.gru_reset_after)
         return config
 
 

@@ -7,12 +7,15 @@ import tensorflow as tf
 
 
 class ZoneoutLSTMCell(keras.layers.Layer):
-    """keras.layers.LSTMCell with zoneout on its hidden state h and cell state c.
+    """keras.layers.LSTMCell with zoneout on its hidden state h and cell state c (Krueger et al. 2016), as the
+    course's ZoneoutLSTMCell (modules/layers.py):
 
-    Zoneout acts ONLY in training: each unit of h and of c (independent masks) keeps its previous value with
-    probability `zoneout_rate`. At inference (training=False) the cell is exactly the plain LSTM cell
-    (deterministic, no zoneout, no expectation mixing); this is a project decision.
-    States are [h, c], each [B, units]; the output is the new h.
+    - training: each unit of h and of c (independent masks) keeps its previous value with probability
+      `zoneout_rate`, otherwise takes the new one;
+    - inference: the expectation of that, (1 - zoneout_rate) * new + zoneout_rate * previous, for h and c.
+    Zoneout acts on the carried state only: the cell's output, which feeds the next layer (and, from the top
+    layer, the attention query and the projections), is the LSTM's new h before zoneout.
+    States are [h, c], each [B, units].
     """
 
     def __init__(self, units, zoneout_rate, seed=None, **kwargs):
@@ -42,19 +45,25 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         dtype = dtype or self.compute_dtype
         return [tf.zeros([batch_size, self.units], dtype=dtype), tf.zeros([batch_size, self.units], dtype=dtype)]
 
-    def _zoneout(self, previous, new):
-        """previous, new: [B, units]. Keeps each unit of `previous` with probability zoneout_rate."""
-        noise = keras.random.uniform(tf.shape(new), dtype="float32", seed=self.seed_generator)
-        return tf.where(noise < self.zoneout_rate, previous, new)
+    def _zoneout(self, previous, new, training):
+        """previous, new: [B, units]. Training: keeps each unit of `previous` with probability zoneout_rate;
+        inference: the expected value of that mix."""
+        previous = tf.cast(previous, new.dtype)
+        if training:
+            noise = keras.random.uniform(tf.shape(new), dtype="float32", seed=self.seed_generator)
+            return tf.where(noise < self.zoneout_rate, previous, new)
+        rate = tf.cast(self.zoneout_rate, new.dtype)
+        return (1.0 - rate) * new + rate * previous
 
     def call(self, inputs, states, training=False):
-        """inputs: [B, D]; states: [h, c], each [B, units]. Returns (h_new [B, units], [h_new, c_new])."""
+        """inputs: [B, D]; states: [h, c], each [B, units].
+        Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout)."""
         h_prev, c_prev = states[0], states[1]
-        _, (h_new, c_new) = self.cell(inputs, [h_prev, c_prev], training=training)
-        if training and self.zoneout_rate > 0.0:
-            h_new = self._zoneout(tf.cast(h_prev, h_new.dtype), h_new)
-            c_new = self._zoneout(tf.cast(c_prev, c_new.dtype), c_new)
-        return h_new, [h_new, c_new]
+        output, (h_new, c_new) = self.cell(inputs, [h_prev, c_prev], training=training)
+        if self.zoneout_rate > 0.0:
+            h_new = self._zoneout(h_prev, h_new, training)
+            c_new = self._zoneout(c_prev, c_new, training)
+        return output, [h_new, c_new]
 
     def get_config(self):
         config = super().get_config()

@@ -15,9 +15,9 @@ only closed over by the functions and is not part of the saved object graph.
 """
 import tensorflow as tf
 
-from datasets.symbols import NUM_IDS
-from datasets.symbols import PAD_ID
-from datasets.symbols import ids_to_phones
+from text.phones_mix import NUM_IDS
+from text.phones_mix import PAD_ID
+from text.phones_mix import ids_to_phones
 
 PAD_SYMBOL = "<pad>"
 

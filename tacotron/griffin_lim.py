@@ -3,9 +3,9 @@
 The course inverts a normalised mel like this: denormalise to dB, add ref_level_db, dB -> amplitude,
 mel -> linear magnitude with the pseudo-inverse of the mel basis (floored at 1e-10), raise to `power`,
 then Griffin-Lim: istft with a random initial phase, and `n_iters` times (stft, keep the angle, istft).
-This module does the same with librosa's framing (center=True with zero padding of n_fft // 2 on both
-sides, a periodic Hann window of win_size zero-padded to n_fft and centred, istft normalised by the
-summed squared window), so `stft`/`istft` here agree with librosa.stft/librosa.istft.
+This module does the same with librosa's framing (center=True with reflect padding of n_fft // 2 on both
+sides, as the course's librosa 0.7; a periodic Hann window of win_size zero-padded to n_fft and centred;
+istft normalised by the summed squared window), so `stft`/`istft` here agree with librosa.stft/librosa.istft.
 
 Lengths: the iterations run on (T - 1) * hop samples (librosa.istft without `length`, as the course
 does), so their re-analysis has exactly T frames; the final istft returns T * hop samples (librosa.istft
@@ -24,14 +24,15 @@ import tensorflow as tf
 _TINY = float(np.finfo(np.float32).tiny)
 
 
-def denormalize_mel(mel, max_abs_value, min_level_db, ref_level_db):
-    """Inverse of the symmetric mel normalisation, back to mel amplitude.
+def denormalize_mel(mel, max_abs_value, min_db, ref_level_db):
+    """Inverse of the symmetric mel normalisation (floor `min_db`, the course's `_denormalize`), back to mel
+    amplitude.
 
     mel: [B, T, n_mels] normalised to [-max_abs_value, max_abs_value] (clipped to it first).
     Returns the mel amplitude [B, T, n_mels] float32, 10 ** ((dB + ref_level_db) / 20).
     """
     mel = tf.clip_by_value(tf.cast(mel, tf.float32), -max_abs_value, max_abs_value)
-    db = (mel + max_abs_value) * (-min_level_db / (2.0 * max_abs_value)) + min_level_db
+    db = (mel + max_abs_value) * (-min_db / (2.0 * max_abs_value)) + min_db
     return tf.pow(10.0, (db + ref_level_db) * 0.05)
 
 
@@ -59,12 +60,27 @@ def analysis_window(n_fft, win_size):
     return tf.pad(window, [[left, n_fft - win_size - left]])
 
 
+def reflect_pad(signal, pad):
+    """numpy.pad(signal, pad, mode="reflect") along the last axis, for any pad (also >= the length, where the
+    reflection repeats, as numpy does; tf.pad's REFLECT requires pad < length).
+
+    signal: [B, N] float. Returns [B, N + 2 * pad] (all zeros for N = 0).
+    """
+    length = tf.shape(signal)[-1]
+    period = tf.maximum(2 * (length - 1), 1)
+    index = tf.math.floormod(tf.range(-pad, length + pad), period)
+    index = tf.where(index >= length, period - index, index)
+    # An empty signal reads only index 0 of one appended zero sample (the clamp changes no other index).
+    index = tf.minimum(index, tf.maximum(length - 1, 0))
+    return tf.gather(tf.pad(signal, [[0, 0], [0, 1]]), index, axis=-1)
+
+
 def stft(signal, n_fft, hop_size, win_size):
-    """librosa.stft(center=True, pad_mode="constant", window="hann"), time-major.
+    """librosa.stft(center=True, pad_mode="reflect", window="hann"), time-major.
 
     signal: [B, N] float32. Returns [B, 1 + N // hop_size, 1 + n_fft // 2] complex64.
     """
-    padded = tf.pad(signal, [[0, 0], [n_fft // 2, n_fft // 2]])
+    padded = reflect_pad(signal, n_fft // 2)
     frames = tf.signal.frame(padded, n_fft, hop_size)
     return tf.signal.rfft(frames * analysis_window(n_fft, win_size), fft_length=[n_fft])
 
@@ -146,18 +162,18 @@ class GriffinLim:
     """Normalised mel to waveform; the inverse mel basis is built once here and used as a constant.
 
     Arguments are the feature hyper-parameters (hparams: sample_rate, n_fft, hop_size, win_size,
-    acoustic_dim -> n_mels, fmin, fmax, max_abs_value, min_level_db, ref_level_db,
+    acoustic_dim -> n_mels, fmin, fmax, max_abs_value, min_db, ref_level_db,
     griffin_lim_power -> power, griffin_lim_iters -> n_iters); seed fixes the initial phase.
     """
 
     def __init__(self, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, max_abs_value,
-                 min_level_db, ref_level_db, power, n_iters, seed=0):
+                 min_db, ref_level_db, power, n_iters, seed=0):
         self.n_fft = n_fft
         self.hop_size = hop_size
         self.win_size = win_size
         self.n_mels = n_mels
         self.max_abs_value = max_abs_value
-        self.min_level_db = min_level_db
+        self.min_db = min_db
         self.ref_level_db = ref_level_db
         self.power = power
         self.n_iters = n_iters
@@ -176,7 +192,7 @@ class GriffinLim:
             mel_lengths = tf.fill([batch_size], num_frames)
         mel_lengths = tf.cast(mel_lengths, tf.int32)
 
-        amplitude = denormalize_mel(mel, self.max_abs_value, self.min_level_db, self.ref_level_db)
+        amplitude = denormalize_mel(mel, self.max_abs_value, self.min_db, self.ref_level_db)
         magnitude = mel_to_linear(amplitude, tf.constant(self.inverse_mel_basis)) ** self.power
         magnitude *= tf.sequence_mask(mel_lengths, num_frames, dtype=tf.float32)[:, :, tf.newaxis]
 
@@ -187,13 +203,13 @@ class GriffinLim:
 
 
 def mel_to_wav(mel, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, max_abs_value,
-               min_level_db, ref_level_db, power, n_iters, mel_lengths=None, seed=0):
+               min_db, ref_level_db, power, n_iters, mel_lengths=None, seed=0):
     """One-off GriffinLim(...)(mel, mel_lengths); mel: [B, T, n_mels], mel_lengths: [B] or None.
 
     Returns (wav [B, T * hop_size], wav_lengths [B]). Build a GriffinLim once when calling repeatedly.
     """
     inverter = GriffinLim(sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, max_abs_value,
-                          min_level_db, ref_level_db, power, n_iters, seed=seed)
+                          min_db, ref_level_db, power, n_iters, seed=seed)
     return inverter(mel, mel_lengths)
 
 
@@ -201,5 +217,5 @@ def griffin_lim_from_hparams(hp):
     """The in-graph Griffin-Lim vocoder with the course parameters."""
     return GriffinLim(sample_rate=hp.sample_rate, n_fft=hp.n_fft, hop_size=hp.hop_size, win_size=hp.win_size,
                       n_mels=hp.acoustic_dim, fmin=hp.fmin, fmax=hp.fmax, max_abs_value=hp.max_abs_value,
-                      min_level_db=hp.min_level_db, ref_level_db=hp.ref_level_db,
+                      min_db=hp.min_db, ref_level_db=hp.ref_level_db,
                       power=hp.griffin_lim_power, n_iters=hp.griffin_lim_iters)

@@ -1,7 +1,7 @@
 """Loading a trained model for synthesis and export, and the per-utterance dropout seeds.
 
-A training directory (train.py --log_dir) holds `hparams.yaml` and `checkpoints/`; that is all synthesis
-and export need, so no flag has to be repeated.
+A training directory (train.py --log_dir, layout in tacotron/run_dir.py) holds `hparams.yaml` and
+`checkpoints/`; that is all synthesis and export need, so no flag has to be repeated.
 """
 import os
 import zlib
@@ -9,6 +9,7 @@ import zlib
 import tensorflow as tf
 
 import hparams as hparams_lib
+from tacotron import run_dir
 from tacotron.checkpoints import make_checkpoint
 from tacotron.checkpoints import restore
 from tacotron.model import create_model
@@ -29,17 +30,17 @@ def load_model(checkpoint_dir, checkpoint_path=None):
     Raises:
         ModelLoadError naming the missing or mismatching file.
     """
-    hparams_path = os.path.join(checkpoint_dir, "hparams.yaml")
+    hparams_path = run_dir.hparams_path(checkpoint_dir)
     if not os.path.isfile(hparams_path):
         raise ModelLoadError(f"{hparams_path}: not found (is {checkpoint_dir} a train.py --log_dir?)")
     try:
-        hp = hparams_lib.load_hparams(hparams_path)
+        hp = run_dir.load_hparams(checkpoint_dir)
     except hparams_lib.HParamsError as error:
         raise ModelLoadError(str(error)) from None
     if checkpoint_path is None:
-        checkpoint_path = tf.train.latest_checkpoint(os.path.join(checkpoint_dir, "checkpoints"))
+        checkpoint_path = run_dir.latest_checkpoint(checkpoint_dir)
         if checkpoint_path is None:
-            raise ModelLoadError(f"{os.path.join(checkpoint_dir, 'checkpoints')}: no checkpoint found")
+            raise ModelLoadError(f"{run_dir.checkpoint_dir(checkpoint_dir)}: no checkpoint found")
     model = create_model(hp)
     try:
         restore(make_checkpoint(model), checkpoint_path)

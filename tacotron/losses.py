@@ -5,8 +5,9 @@ Pure functions; tests call them directly.
 import tensorflow as tf
 
 
-def frame_mask(mel_lengths, max_frames, outputs_per_step):
-    """1.0 over each utterance's frames rounded up to a multiple of r (the decoder emits whole groups).
+def frame_mask(mel_lengths, max_frames):
+    """1.0 over each utterance's true frames, 0.0 over padding (the course's `compute_mask`): the frames the
+    decoder emits past an utterance's end to fill its last group of r count in no loss.
 
     Args:
         mel_lengths: [B] int32 true frame counts.
@@ -14,8 +15,7 @@ def frame_mask(mel_lengths, max_frames, outputs_per_step):
     Returns:
         [B, T_out] float32.
     """
-    rounded = (mel_lengths + outputs_per_step - 1) // outputs_per_step * outputs_per_step
-    return tf.sequence_mask(rounded, max_frames, dtype=tf.float32)
+    return tf.sequence_mask(mel_lengths, max_frames, dtype=tf.float32)
 
 
 def masked_mse(targets, outputs, mask):
@@ -43,7 +43,7 @@ def stop_token_loss(stop_targets, stop_logits, mask, pos_weight):
     return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
-def tacotron_loss(batch, outputs, outputs_per_step, pos_weight):
+def tacotron_loss(batch, outputs, pos_weight):
     """All loss terms for one batch.
 
     Args:
@@ -52,7 +52,7 @@ def tacotron_loss(batch, outputs, outputs_per_step, pos_weight):
     Returns:
         dict(loss, before, after, stop) of scalars.
     """
-    mask = frame_mask(batch["mel_lengths"], tf.shape(batch["mel"])[1], outputs_per_step)
+    mask = frame_mask(batch["mel_lengths"], tf.shape(batch["mel"])[1])
     before = masked_mse(batch["mel"], outputs["mel_before"], mask)
     after = masked_mse(batch["mel"], outputs["mel_after"], mask)
     stop = stop_token_loss(batch["stop_targets"], outputs["stop_logits"], mask, pos_weight)

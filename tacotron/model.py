@@ -5,7 +5,8 @@
 import keras
 import tensorflow as tf
 
-from datasets.symbols import NUM_IDS
+from text.phones_mix import NUM_IDS
+from modules.attention_factory import attention_config_from
 from modules.decoder import TacotronDecoder
 from modules.encoder import Encoder
 from modules.layers import PostNet
@@ -60,7 +61,7 @@ class Tacotron(keras.Model):
                 "stop_logits": decoded["stop_logits"], "alignments": decoded["alignments"]}
 
     def infer(self, phones, input_lengths, seeds=None):
-        """Free-running synthesis (pre-net dropout stays on, as in the course; seed it with `seeds`).
+        """Free-running synthesis (both pre-nets keep their dropout on, as in the course; seed it with `seeds`).
 
         Args:
             phones: [B, T_in] int32; input_lengths: [B] int32.
@@ -69,7 +70,11 @@ class Tacotron(keras.Model):
             dict(mel [B, T, n_mels] zero beyond each length, mel_lengths [B], stop_probabilities [B, T],
                  alignments [B, T / r, T_in], hit_max_steps [B] bool)
         """
-        memory = self.encoder(phones, input_lengths, training=False)
+        encoder_seeds = None
+        if seeds is not None:
+            # Decoder steps fold step >= 0 into each seed; the encoder pre-net takes the otherwise unused -1.
+            encoder_seeds = tf.stack([seeds, tf.fill(tf.shape(seeds), -1)], axis=1)
+        memory = self.encoder(phones, input_lengths, training=False, seeds=encoder_seeds)
         decoded = self.decoder.infer(memory, input_lengths, seeds=seeds)
         frames = decoded["frames"]
         mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1])
@@ -92,19 +97,14 @@ def model_configs(hp):
         prenet_dropout=hp.encoder_prenet_dropout, bank_size=hp.cbhg_bank_size,
         bank_filters=hp.cbhg_bank_filters, projection_filters=hp.cbhg_projection_filters,
         projection_kernel_size=hp.cbhg_projection_kernel_size, highway_units=hp.cbhg_highway_units,
-        highway_layers=hp.cbhg_highway_layers, gru_units=hp.cbhg_gru_units)
+        highway_layers=hp.cbhg_highway_layers, gru_units=hp.cbhg_gru_units,
+        gru_reset_after=hp.cbhg_gru_reset_after)
     decoder_config = dict(
-        attention_type=hp.attention_type, attention_dim=hp.attention_dim,
-        location_filters=hp.location_filters, location_kernel_size=hp.location_kernel_size,
-        gmm_version=hp.gmm_version, gmm_num_mixtures=hp.gmm_num_mixtures,
-        gmm_hidden_units=hp.gmm_hidden_units, gmm_hidden_activation=hp.gmm_hidden_activation,
+        attention_config=attention_config_from(hp)._asdict(),
         prenet_units=hp.decoder_prenet_units, prenet_dropout=hp.decoder_prenet_dropout,
         rnn_units=hp.decoder_rnn_units, zoneout_rate=hp.zoneout_rate, outputs_per_step=hp.outputs_per_step,
         acoustic_dim=hp.acoustic_dim, stop_threshold=hp.stop_threshold,
-        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone,
-        dca_filters=hp.dca_filters, dca_kernel_size=hp.dca_kernel_size, dca_prior_alpha=hp.dca_prior_alpha,
-        dca_prior_beta=hp.dca_prior_beta, dca_prior_length=hp.dca_prior_length,
-        dca_prior_floor=hp.dca_prior_floor)
+        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone)
     postnet_config = dict(num_layers=hp.postnet_layers, filters=hp.postnet_filters,
                           kernel_size=hp.postnet_kernel_size, dropout_rate=hp.postnet_dropout)
     return encoder_config, decoder_config, postnet_config

@@ -1,4 +1,7 @@
-"""Batched synthesis: label files -> mels, Griffin-Lim audio, alignments and one summary line each.
+"""Batched synthesis: label files, phone strings or text -> mels, Griffin-Lim audio, alignments, summaries.
+
+Inputs are read by `collect_utterances`: label files with the project's one label reader
+(`text.labels.read_labels`), sentences with the Mandarin front-end (`text.frontend.Frontend`).
 
 A `Synthesizer` wraps any inference function with the signature of `Tacotron.infer` (a restored checkpoint
 or the `serving_seeded` signature of an exported SavedModel) and the Griffin-Lim vocoder. Utterances are
@@ -14,13 +17,19 @@ import numpy as np
 import tensorflow as tf
 
 import hparams as hparams_lib
+from datasets import audio
 from datasets import fileio
-from datasets.labels import LabelError
-from datasets.labels import list_label_files
-from datasets.labels import parse_label_line
-from datasets.labels import read_label_file
-from datasets.symbols import PAD_ID
-from datasets.symbols import phones_to_ids
+from text.frontend import Frontend
+from text.frontend import read_sentences
+from text.frontend import utterance_id
+from text.labels import LabelError
+from text.labels import Utterance
+from text.labels import check_utt_id
+from text.labels import list_label_files
+from text.labels import parse_label_line
+from text.labels import read_labels
+from text.phones_mix import PAD_ID
+from text.phones_mix import phones_to_ids
 from tacotron.inference import ModelLoadError
 from tacotron.inference import load_model
 from tacotron.inference import utterance_seed
@@ -37,6 +46,23 @@ SERVING_SIGNATURE = "serving_seeded"
 Result = collections.namedtuple(
     "Result", ["utt_id", "mel", "alignment", "wav", "frames", "audio_seconds", "hit_max_steps",
                "wall_seconds"])
+
+
+class SynthesisStopped(RuntimeError):
+    """An output could not be written (disk full, no permission): the run stops; every utterance written
+    before is whole and the failing one left no file.
+
+    Args:
+        error: the OSError (its filename names the file).
+        num_done: utterances written before it.
+        total: utterances of the run.
+    """
+
+    def __init__(self, error, num_done, total):
+        what = (f"{error.filename}: cannot write ({error.strerror})" if error.filename and error.strerror
+                else str(error))
+        super().__init__(f"{what}; stopped after {num_done} of {total} utterances (those are complete, this "
+                         "one left no file)")
 
 
 def infer_function(model):
@@ -172,8 +198,10 @@ class Synthesizer:
             yield from self.synthesize_batch(batch)
 
 
-def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=True):
+def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=None):
     """A Synthesizer from a train.py --log_dir (latest checkpoint) or an exported SavedModel (exactly one).
+
+    with_wav: write Griffin-Lim audio; None takes the model's hparam `synthesize_wave`.
 
     Raises:
         ValueError when not exactly one source is given; ModelLoadError when it cannot be loaded.
@@ -185,6 +213,8 @@ def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_l
         infer = infer_function(model)
     else:
         infer, hp = load_saved_model(saved_model)
+    if with_wav is None:
+        with_wav = hp.synthesize_wave
     return Synthesizer(infer, hp, seed=seed, griffin_lim_iters=griffin_lim_iters, with_wav=with_wav)
 
 
@@ -196,60 +226,81 @@ def length_sorted_batches(utterances, batch_size):
     return [ordered[start:start + batch_size] for start in range(0, len(ordered), batch_size)]
 
 
-def check_utt_id(utt_id, source):
-    """Raises LabelError unless utt_id can name output files (no path separators, not . or ..)."""
-    if utt_id in (".", "..") or "/" in utt_id or "\\" in utt_id:
-        raise LabelError(f"{source}: utterance id {utt_id!r} cannot be used as a file name")
-
-
 def read_utterances(label_paths):
-    """Reads label files; a bad file (or a repeated utterance id) is reported and skipped.
+    """Reads label files with the one label reader (`text.labels.read_labels`): a bad line, empty or
+    unreadable file, or repeated utterance id is reported and skipped.
 
     Returns:
         (utterances, problems): the usable Utterances in file order, and one message per skipped file or
         utterance, each naming the file and the problem.
     """
-    utterances, problems, seen = [], [], {}
-    for path in label_paths:
-        try:
-            file_utterances = read_label_file(path)
-            for utterance in file_utterances:
-                check_utt_id(utterance.utt_id, path)
-        except LabelError as error:
-            problems.append(str(error))
-            continue
-        for utterance in file_utterances:
-            if utterance.utt_id in seen:
-                problems.append(f"{path}: utterance id {utterance.utt_id} repeats one from "
-                                f"{seen[utterance.utt_id]}; skipped")
-                continue
-            seen[utterance.utt_id] = path
-            utterances.append(utterance)
-    return utterances, problems
+    utterances, problems = read_labels(label_paths)
+    return utterances, [str(problem) for problem in problems]
 
 
 def phones_utterance(phones, utt_id="phones"):
     """One utterance from a phone string such as "sil n i 3 #0 h ao 3 sil" (raises LabelError)."""
-    check_utt_id(utt_id, "--phones")
     return parse_label_line(f"{utt_id}||{phones}", source="--phones")
 
 
-def collect_utterances(label_dir=None, label_files=None, phones=None, utt_id="phones"):
-    """The utterances of exactly one input: every *.lab of label_dir, a list of label files, or a phone string.
+def text_utterances(sentences, frontend, utt_id=None):
+    """Utterances from Chinese sentences through the text front-end (text/frontend.py).
 
+    Args:
+        sentences: list of sentences; their utterance ids are 000001, 000002, ... in order.
+        frontend: a text.frontend.Frontend.
+        utt_id: the id of a single sentence instead of 000001.
     Returns:
-        (utterances, problems) as read_utterances; a bad phone string is a problem too.
+        (utterances, problems): an Utterance per sentence with something to say, and one message per
+        skipped character, word or sentence, starting with the utterance id.
+    """
+    utterances, problems = [], []
+    for number, sentence in enumerate(sentences, start=1):
+        sentence_id = utt_id if utt_id is not None and len(sentences) == 1 else utterance_id(number)
+        try:
+            check_utt_id(sentence_id, "--utt_id")
+        except LabelError as error:
+            problems.append(str(error))
+            continue
+        result = frontend.pronounce(sentence)
+        problems.extend(f"{sentence_id}: {problem}" for problem in result.problems)
+        if result.phones:
+            utterances.append(Utterance(sentence_id, sentence, result.phones))
+    return utterances, problems
+
+
+def collect_utterances(label_dir=None, label_files=None, phones=None, utt_id=None, text=None, text_file=None,
+                       frontend=None):
+    """The utterances of exactly one input: every *.lab of label_dir, a list of label files, a phone string,
+    a sentence or a text file of sentences (one a line).
+
+    Args:
+        utt_id: id of the phone string (default "phones") or of the sentence (default "000001").
+        frontend: text.frontend.Frontend for text input (default: a new one).
+    Returns:
+        (utterances, problems) as read_utterances; a bad phone string, an unreadable character or word of
+        a sentence are problems too.
     Raises:
         ValueError when not exactly one input is given; LabelError when label_dir does not exist or holds
-        no *.lab file.
+        no *.lab file, or text_file cannot be read.
     """
-    if sum(value is not None for value in (label_dir, label_files, phones)) != 1:
-        raise ValueError("give exactly one input: a label directory, label files or a phone string")
+    if sum(value is not None for value in (label_dir, label_files, phones, text, text_file)) != 1:
+        raise ValueError("give exactly one input: a label directory, label files, a phone string, a sentence "
+                         "or a text file")
     if phones is not None:
         try:
-            return [phones_utterance(phones, utt_id)], []
+            return [phones_utterance(phones, "phones" if utt_id is None else utt_id)], []
         except LabelError as error:
             return [], [str(error)]
+    if text is not None or text_file is not None:
+        if text_file is not None:
+            try:
+                sentences = read_sentences(text_file)
+            except (OSError, UnicodeDecodeError) as error:
+                raise LabelError(f"{text_file}: cannot read ({error})") from None
+        else:
+            sentences = [text]
+        return text_utterances(sentences, frontend if frontend is not None else Frontend(), utt_id)
     if label_dir is not None:
         label_files = list_label_files(label_dir)
         if not label_files:
@@ -258,20 +309,34 @@ def collect_utterances(label_dir=None, label_files=None, phones=None, utt_id="ph
 
 
 def write_result(output_dir, result, sample_rate):
-    """Writes <id>.npy (mel), <id>.wav (if any), <id>_alignment.npy and <id>_alignment.png atomically.
+    """Writes <id>.npy (mel), <id>.wav (if any; peak-normalised 16-bit, as the course's synthesizer),
+    <id>_alignment.npy and <id>_alignment.png, each atomically.
 
     Returns the written paths.
+    Raises:
+        OSError naming the file that could not be written (e.g. disk full); the files of this utterance
+        written before it are removed, so an utterance is either whole or absent.
     """
     base = os.path.join(output_dir, result.utt_id)
-    paths = [base + ".npy", base + "_alignment.npy", base + "_alignment.png"]
-    fileio.write_npy(paths[0], result.mel.astype(np.float32))
-    fileio.write_npy(paths[1], result.alignment.astype(np.float32))
     ending = "max steps" if result.hit_max_steps else "stop token"
-    write_png(paths[2], alignment_png(result.alignment, title=f"{result.utt_id} ({ending})"))
+    writes = [(base + ".npy", lambda path: fileio.write_npy(path, result.mel.astype(np.float32))),
+              (base + "_alignment.npy", lambda path: fileio.write_npy(path, result.alignment.astype(np.float32))),
+              (base + "_alignment.png",
+               lambda path: write_png(path, alignment_png(result.alignment, title=f"{result.utt_id} ({ending})")))]
     if result.wav is not None:
-        paths.append(base + ".wav")
-        fileio.write_wav(paths[-1], np.clip(result.wav, -1.0, 1.0), sample_rate)
-    return paths
+        writes.append((base + ".wav",
+                       lambda path: fileio.write_wav(path, audio.peak_normalize_int16(result.wav), sample_rate)))
+    written = []
+    try:
+        for path, write in writes:
+            write(path)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            if os.path.exists(path):
+                os.remove(path)
+        raise
+    return written
 
 
 def real_time_factor(wall_seconds, audio_seconds):
@@ -289,9 +354,9 @@ def summary_line(result):
 def total_line(results, num_skipped=0):
     """Totals over all results: utterances, frames, audio, max-step endings, skipped inputs, RTF."""
     frames = sum(result.frames for result in results)
-    audio = sum(result.audio_seconds for result in results)
+    audio_seconds = sum(result.audio_seconds for result in results)
     wall = sum(result.wall_seconds for result in results)
     max_steps = sum(result.hit_max_steps for result in results)
-    return (f"total  {len(results)} utterances  {frames} frames  {audio:.2f} s  {max_steps} at max steps  "
-            f"{num_skipped} skipped  RTF {real_time_factor(wall, audio):.3f}")
+    return (f"total  {len(results)} utterances  {frames} frames  {audio_seconds:.2f} s  {max_steps} at max steps  "
+            f"{num_skipped} skipped  RTF {real_time_factor(wall, audio_seconds):.3f}")
 

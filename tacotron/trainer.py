@@ -1,11 +1,18 @@
-"""The training step: one `tf.function` with an input signature that has unknown batch and time
-dimensions, so it is traced once (not once per batch shape). Also the optimizer from hparams.
+"""The trainer: model, optimizer and the training step, built in one place (`build_trainer`).
+
+The step is one `tf.function` with an input signature that has unknown batch and time dimensions, so it is
+traced once (not once per batch shape).
 """
+import collections
+
 import keras
 import tensorflow as tf
 
 from tacotron.losses import tacotron_loss
+from tacotron.model import create_model
 from tacotron.schedule import CourseSchedule
+
+Trainer = collections.namedtuple("Trainer", ["model", "optimizer", "variables", "train_step", "eval_step"])
 
 
 def batch_signature(acoustic_dim):
@@ -44,7 +51,7 @@ def numeric(batch):
     return {name: value for name, value in batch.items() if name != "utt_id"}
 
 
-def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, acoustic_dim,
+def make_train_step(model, optimizer, variables, pos_weight, acoustic_dim,
                     jit_compile=False, strategy=None):
     """Returns `train_step(batch) -> dict of scalars (loss, before, after, stop, grad_norm, lr)`.
 
@@ -57,7 +64,7 @@ def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, a
         with tf.GradientTape() as tape:
             outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
                             training=True)
-            losses = tacotron_loss(batch, outputs, outputs_per_step, pos_weight)
+            losses = tacotron_loss(batch, outputs, pos_weight)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = losses["loss"] / replicas
             scaled = optimizer.scale_loss(loss) if loss_scaled else loss
@@ -94,16 +101,40 @@ def make_train_step(model, optimizer, variables, outputs_per_step, pos_weight, a
     return train_step
 
 
-def make_eval_step(model, outputs_per_step, pos_weight, acoustic_dim):
+def make_eval_step(model, pos_weight, acoustic_dim):
     """Returns `eval_step(batch) -> (losses dict, outputs dict)`: teacher-forced, no dropout updates."""
 
     @tf.function(input_signature=[batch_signature(acoustic_dim)])
     def compiled(batch):
         outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
                         training=False)
-        return tacotron_loss(batch, outputs, outputs_per_step, pos_weight), outputs
+        return tacotron_loss(batch, outputs, pos_weight), outputs
 
     def eval_step(batch):
         return compiled(numeric(batch))
 
     return eval_step
+
+
+def build_trainer(hp, mixed_precision="none", jit_compile=False, strategy=None):
+    """The one way to build a trainer: model -> optimizer -> build -> step functions.
+
+    Args:
+        hp: HParams.
+        mixed_precision: "none", "mixed_float16" or "mixed_bfloat16"; the Keras global policy must already
+            be set to it (it decides the layers' dtypes), this picks the loss-scaling optimizer.
+        jit_compile: compile the train step with XLA.
+        strategy: a tf.distribute strategy whose scope holds the variables (default: the current one).
+    Returns:
+        Trainer(model, optimizer, variables, train_step, eval_step).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = create_model(hp)
+        optimizer = create_optimizer(hp, mixed_precision)
+        variables = trainable_variables(model, hp.retrain_decoder_only)
+        optimizer.build(variables)
+    train_step = make_train_step(model, optimizer, variables, hp.cross_entropy_pos_weight, hp.acoustic_dim,
+                                 jit_compile=jit_compile, strategy=strategy)
+    eval_step = make_eval_step(model, hp.cross_entropy_pos_weight, hp.acoustic_dim)
+    return Trainer(model, optimizer, variables, train_step, eval_step)

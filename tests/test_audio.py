@@ -11,17 +11,20 @@ from datasets import audio
 
 SR = 16000
 MEL_ARGS = dict(sample_rate=SR, n_fft=2048, hop_size=200, win_size=800, n_mels=80, fmin=0.0, fmax=8000.0,
-                min_level_db=-115.0, ref_level_db=20.0, max_abs_value=4.0)
+                min_level_db=-115.0, ref_level_db=20.0, max_abs_value=4.0, min_db=-115.0)
 FEATURE_ARGS = dict(MEL_ARGS, trim_top_db=30.0, trim_frame_length=512, trim_hop_length=128,
                     num_silent_frames=4)
 needs_biaobei = pytest.mark.skipif(not os.path.isdir(BIAOBEI_SAMPLE), reason="Biaobei sample not present")
 
 
 def reference_mel(wav, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, min_level_db,
-                  ref_level_db, max_abs_value):
-    """Independent: explicit zero padding, framing by index arithmetic, a hand-written periodic Hann
-    window, numpy rfft, einsum with the filter bank, natural-log based dB, explicit normalisation."""
-    signal = np.concatenate([np.zeros(n_fft // 2), np.asarray(wav, np.float64), np.zeros(n_fft // 2)])
+                  ref_level_db, max_abs_value, min_db):
+    """Independent: explicit mirror padding (the sample at the edge not repeated), framing by index
+    arithmetic, a hand-written periodic Hann window, numpy rfft, einsum with the filter bank, natural-log
+    based dB, explicit normalisation with the min_db floor."""
+    wav = np.asarray(wav, np.float64)
+    pad = n_fft // 2
+    signal = np.concatenate([wav[1:pad + 1][::-1], wav, wav[-pad - 1:-1][::-1]])
     n = np.arange(win_size)
     window = np.zeros(n_fft)
     left = (n_fft - win_size) // 2
@@ -34,7 +37,7 @@ def reference_mel(wav, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fma
     mel = np.einsum("tf,mf->tm", magnitude, filters)
     floor = np.exp(min_level_db / 20.0 * np.log(10.0))
     db = 20.0 * np.log(np.where(mel > floor, mel, floor)) / np.log(10.0) - ref_level_db
-    scaled = (db - min_level_db) / (-min_level_db) * (2.0 * max_abs_value) - max_abs_value
+    scaled = (db - min_db) / (-min_db) * (2.0 * max_abs_value) - max_abs_value
     return np.minimum(np.maximum(scaled, -max_abs_value), max_abs_value)
 
 
@@ -77,6 +80,15 @@ def test_features_from_wav_aligns_frames_and_samples_on_biaobei():
         trimmed = audio.trim_silence(wav, 30.0, 512, 128, 4, 200)
         np.testing.assert_array_equal(out_wav, trimmed[:len(out_wav)])
         np.testing.assert_array_equal(mel, audio.melspectrogram(trimmed, **MEL_ARGS)[:mel.shape[0]])
+
+
+def test_peak_normalize_int16_is_the_courses_save_wav_norm():
+    loud = np.array([0.0, 0.25, -0.5, 0.1])
+    np.testing.assert_array_equal(audio.peak_normalize_int16(loud), [0, 16383, -32767, 6553])
+    quiet = np.array([0.001, -0.005])  # peak below 0.01: scaled as if the peak were 0.01
+    np.testing.assert_array_equal(audio.peak_normalize_int16(quiet), [3276, -16383])
+    assert audio.peak_normalize_int16(np.zeros(3)).tolist() == [0, 0, 0]
+    assert audio.peak_normalize_int16(loud).dtype == np.int16
 
 
 def test_align_lengths():

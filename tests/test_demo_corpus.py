@@ -12,10 +12,10 @@ import soundfile
 
 from conftest import ROOT
 from datasets import demo_corpus
-from datasets.labels import read_label_file
-from datasets.symbols import ARPABET
-from datasets.symbols import FINALS
-from datasets.symbols import INITIALS
+from text.labels import read_label_file
+from text.phones_mix import ARPABET
+from text.phones_mix import FINALS
+from text.phones_mix import INITIALS
 
 HOP = 200
 SR = 16000

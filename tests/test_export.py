@@ -1,7 +1,9 @@
 """export.py: the SavedModel loads without this project, matches the checkpoint, carries its assets."""
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,10 +13,11 @@ import tensorflow as tf
 import export
 import hparams as hparams_lib
 from conftest import ROOT
-from datasets.symbols import NUM_IDS
-from datasets.symbols import SYMBOLS
-from datasets.symbols import phones_to_ids
+from text.phones_mix import NUM_IDS
+from text.phones_mix import SYMBOLS
+from text.phones_mix import phones_to_ids
 from tacotron.checkpoints import make_checkpoint
+from tacotron.run_dir import write_run
 from tacotron.inference import ModelLoadError
 from tacotron.inference import load_model
 from tacotron.model import create_model
@@ -23,11 +26,8 @@ from tacotron.griffin_lim import griffin_lim_from_hparams
 # A tiny model with a small FFT and few Griffin-Lim iterations, so that export and synthesis take seconds.
 # Its untrained stop probabilities stay near 0.51, so with stop_threshold 0.52 every row decodes to its own
 # step limit (rows of 54, 36 and 60 frames): long, unequal outputs to compare.
-TINY = ("phone_embedding_dim=16,encoder_prenet_units=[16,16],cbhg_bank_size=2,cbhg_bank_filters=8,"
-        "cbhg_projection_filters=[16,16],cbhg_highway_units=16,cbhg_highway_layers=1,cbhg_gru_units=8,"
-        "decoder_prenet_units=[16,16],decoder_rnn_units=[32,32],attention_dim=16,gmm_hidden_units=16,"
-        "postnet_layers=2,postnet_filters=16,outputs_per_step=2,max_frames_per_phone=6,"
-        "n_fft=512,win_size=400,griffin_lim_iters=4,random_seed=99,stop_threshold=0.52")
+# The tiny model of conftest.py with these settings.
+SETTINGS = "max_frames_per_phone=6,n_fft=512,win_size=400,griffin_lim_iters=4,random_seed=99,stop_threshold=0.52"
 EXPORT_SEED = 7
 UTTERANCES = [["sil", "n", "i", "3", "h", "ao", "3", "sil"], ["sil", "m", "a", "1", "sil"],
               ["sil", "g", "uo", "2", "#1", "j", "ia", "1", "sil"]]
@@ -84,15 +84,14 @@ def padded_batch():
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_hparams):
     """A tiny checkpoint dir, and its SavedModel written by the export.py CLI with --seed."""
     root = tmp_path_factory.mktemp("export")
-    hp = hparams_lib.load_hparams(preset="small", overrides=TINY)
+    hp = tiny_hparams(SETTINGS)
     keras.utils.set_random_seed(0)
     model = create_model(hp)
     run_dir = root / "run"
-    hp.save(str(run_dir / "hparams.yaml"))
-    tf.train.CheckpointManager(make_checkpoint(model), str(run_dir / "checkpoints"), 3).save()
+    write_run(str(run_dir), hp, make_checkpoint(model))
     output_dir = root / "models" / "tacotron" / "1"
     result = run_export_cli(root, f"--checkpoint_dir={run_dir}", f"--output_dir={output_dir}",
                             f"--seed={EXPORT_SEED}")
@@ -108,7 +107,7 @@ def test_assets_phone_inventory_and_hparams(exported):
     assert lines[-1] == "", "the file ends with a newline"
     lines = lines[:-1]
     assert len(lines) == NUM_IDS == 115
-    assert lines[0] == "<pad>" and lines[1] == "~"
+    assert lines[0] == "<pad>" and lines[1] == "n" and lines[113] == "~" and lines[114] == "u3"
     for phones in UTTERANCES:
         assert [lines[i] for i in phones_to_ids(phones)] == phones + ["~"]
     assert sorted(lines[1:]) == sorted(SYMBOLS)
@@ -184,6 +183,25 @@ def test_interrupted_export_leaves_no_model(exported, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export.export_saved_model(exported["run_dir"], str(tmp_path / "out" / "model"))
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_a_full_disk_during_the_save_leaves_the_previous_model(exported, tmp_path, monkeypatch):
+    target = tmp_path / "models" / "1"
+    shutil.copytree(exported["output_dir"], target)
+    before = {path: (target / path).read_bytes() for path in ("saved_model.pb", "assets/hparams.yaml")}
+
+    def save_until_the_disk_is_full(module, export_dir, signatures=None):
+        (Path(export_dir) / "saved_model.pb").write_bytes(b"half")
+        raise tf.errors.ResourceExhaustedError(None, None, f"{export_dir}/variables: No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_until_the_disk_is_full)
+    with pytest.raises(export.ExportError) as raised:
+        export.export_saved_model(exported["run_dir"], str(target), seed=5)
+    message = str(raised.value)
+    assert message.startswith(f"{target}: cannot write the SavedModel (") and "No space left on device" in message
+    assert message.endswith("the previous model, if any, is unchanged") and "\n" not in message
+    assert {path: (target / path).read_bytes() for path in before} == before
+    assert os.listdir(tmp_path / "models") == ["1"]
 
 
 def test_existing_saved_model_is_replaced_and_other_directories_are_refused(tmp_path):

@@ -1,4 +1,7 @@
 """hparams: course defaults, YAML (flat and sectioned), overrides with type coercion, errors."""
+import hashlib
+import os
+
 import pytest
 import yaml
 
@@ -91,3 +94,89 @@ def test_replace_validates_and_is_read_only():
         hp.batch_size = 4
     with pytest.raises(AttributeError, match="did you mean"):
         _ = hp.batch_sizes
+
+
+COURSE_YAML = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "egs", "biaobei",
+                           "hparams.yaml")
+# sha256 of the course's 04_seq2seq_tts/tacotron/hparams.yaml (commit 186268b and master).
+COURSE_YAML_SHA256 = "06719c5e497f8d0655ca7e59dcefe000f24f6e4afa412065eb238058aaf3372d"
+
+
+def test_the_courses_own_hparams_yaml_loads_byte_for_byte():
+    with open(COURSE_YAML, "rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == COURSE_YAML_SHA256
+    hp = hparams_lib.load_hparams(COURSE_YAML)
+    assert (hp.batch_size, hp.outputs_per_step, hp.start_lr, hp.griffin_lim_power) == (48, 5, 2e-4, 1.5)
+    assert hp.synthesize_wave is False and hp.min_db == -115.0 and hp.n_fft == 2048
+    # With the course's file the model is the course's (the same values as the course preset).
+    assert hp.values() == hparams_lib.default_hparams().replace(synthesize_wave=False).values()
+    again = hparams_lib.load_hparams(COURSE_YAML, overrides="batch_size=64,outputs_per_step=2")
+    assert (again.batch_size, again.outputs_per_step) == (64, 2)
+
+
+def test_course_preset_sizes_are_the_courses():
+    hp = hparams_lib.default_hparams()
+    assert hp.encoder_prenet_units == [512, 512] and hp.encoder_prenet_dropout == 0.1
+    assert hp.cbhg_projection_filters == [512, 512] and hp.cbhg_highway_units == 128
+    assert hp.cbhg_gru_reset_after is False
+    assert hp.decoder_prenet_units == [256, 256] and hp.decoder_prenet_dropout == 0.2
+    assert hp.decoder_rnn_units == [1024, 1024] and hp.zoneout_rate == 0.1
+    assert (hp.postnet_layers, hp.postnet_filters, hp.postnet_kernel_size, hp.postnet_dropout) == (5, 512, 5, 0.0)
+    assert hp.min_decoder_steps == 12
+    small = hparams_lib.load_hparams(preset="small")
+    assert small.decoder_rnn_units == [128, 128] and small.encoder_prenet_units == [64, 64]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Models:\n  preprocess_type: 'CustomProcessor'\n", "preprocess_type.*only 'BasicProcessor'"),
+    ("acoustic_type: Bark\n", "acoustic_type.*only 'Mel'"),
+    ("synthesizer_type: Other\n", "synthesizer_type"),
+    ("Features:\n  num_freq: 513\n", "num_freq.*is 513 but n_fft 2048 implies 1025"),
+    ("fft_size: 1024\n", "fft_size.*implies 2048"),
+    ("power: 1.2\ngriffin_lim_power: 1.5\n", "'power' and 'griffin_lim_power' are the same setting"),
+    ("supported_acoustic_type: 3\n", "supported_acoustic_type"),
+])
+def test_course_only_keys_are_checked(tmp_path, text, message):
+    path = tmp_path / "course.yaml"
+    path.write_text(text)
+    with pytest.raises(hparams_lib.HParamsError, match=message):
+        hparams_lib.load_hparams(str(path))
+
+
+def test_course_keys_that_agree_are_accepted_and_aliases_map(tmp_path):
+    path = tmp_path / "course.yaml"
+    path.write_text("Features:\n  n_fft: 1024\n  win_size: 800\n  num_freq: 513\n  fft_size: 1024\n"
+                    "Griffin_Lim:\n  power: 1.2\n")
+    hp = hparams_lib.load_hparams(str(path))
+    assert hp.n_fft == 1024 and hp.griffin_lim_power == 1.2
+    assert hparams_lib.load_hparams(overrides="power=1.3").griffin_lim_power == 1.3
+    with pytest.raises(hparams_lib.HParamsError, match="num_freq"):
+        hparams_lib.load_hparams(overrides="num_freq=100")
+
+
+def test_min_db_and_min_level_db_are_separate_settings():
+    hp = hparams_lib.load_hparams(overrides="min_db=-100,min_level_db=-120")
+    assert (hp.min_db, hp.min_level_db) == (-100.0, -120.0)
+    with pytest.raises(hparams_lib.HParamsError, match="min_db"):
+        hparams_lib.load_hparams(overrides="min_db=5")
+
+
+def test_config_problems_name_the_file(tmp_path):
+    wrong_type = tmp_path / "wrong.yaml"
+    wrong_type.write_text("Models:\n  batch_size: many\n")
+    with pytest.raises(hparams_lib.HParamsError, match=r"wrong.yaml: hparam 'batch_size': invalid value"):
+        hparams_lib.load_hparams(str(wrong_type))
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("batch_size: 4  # \xe9\n".encode("latin-1"))
+    with pytest.raises(hparams_lib.HParamsError, match=r"latin.yaml: not UTF-8 text"):
+        hparams_lib.load_hparams(str(latin))
+
+
+def test_hparams_does_not_import_tensorflow():
+    """Preprocessing workers load hparams; TensorFlow's import would cost each of them seconds."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    code = "import sys, hparams; hparams.default_hparams(); print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "False", result.stderr[-2000:]

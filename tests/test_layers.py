@@ -182,6 +182,29 @@ def test_conv1d_batch_norm_matches_numpy_at_inference(batch, activation):
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_conv1d_activation_before_norm_is_the_courses_cbhg_conv():
+    """The course's cbhg conv1d: conv with bias and ReLU, then batch norm."""
+    layer = Conv1DBatchNorm(filters=4, kernel_size=3, activation="relu", dropout_rate=0.0,
+                            activation_before_norm=True)
+    x = _normal([2, 6, 5])
+    layer.build(x.shape)
+    rng = np.random.default_rng(2)
+    gamma, beta, mean = (rng.standard_normal(4).astype(np.float32) for _ in range(3))
+    variance = rng.uniform(0.5, 2.0, 4).astype(np.float32)
+    layer.batch_norm.set_weights([gamma, beta, mean, variance])
+    bias = rng.standard_normal(4).astype(np.float32)
+    layer.conv.bias.assign(bias)
+    y = layer(tf.constant(x), training=False).numpy()
+    activated = _np_relu(_np_conv_same(x, layer.conv.kernel.numpy()) + bias)
+    expected = (activated - mean) / np.sqrt(variance + layer.batch_norm.epsilon) * gamma + beta
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+    assert (y < 0).any()  # batch norm after the ReLU: outputs may be negative
+    cbhg = _small_cbhg()
+    cbhg.build((2, 5, 9))
+    assert all(conv.activation_before_norm and conv.conv.use_bias for conv in cbhg.bank + cbhg.projections)
+    assert not cbhg.rnn.forward_layer.cell.reset_after  # the course's TF1 GRUCell
+
+
 def test_conv1d_batch_norm_mask_zeroes_padding():
     layer = Conv1DBatchNorm(filters=4, kernel_size=3, activation="tanh", dropout_rate=0.0)
     x = _normal([2, 6, 5])

@@ -8,11 +8,29 @@ from tacotron.schedule import CourseSchedule
 from tacotron.schedule import course_learning_rate
 
 
-def test_frame_mask_rounds_up_to_multiple_of_r():
-    mask = losses.frame_mask(tf.constant([1, 4, 5]), 8, 2).numpy()
-    np.testing.assert_array_equal(mask, [[1, 1, 0, 0, 0, 0, 0, 0],
+def test_frame_mask_covers_true_frames_only():
+    mask = losses.frame_mask(tf.constant([1, 4, 5]), 8).numpy()
+    np.testing.assert_array_equal(mask, [[1, 0, 0, 0, 0, 0, 0, 0],
                                          [1, 1, 1, 1, 0, 0, 0, 0],
-                                         [1, 1, 1, 1, 1, 1, 0, 0]])
+                                         [1, 1, 1, 1, 1, 0, 0, 0]])
+
+
+def test_frames_past_the_end_of_the_last_group_count_in_no_loss():
+    """The course masks true frames: an utterance of 5 frames with r = 2 is decoded as 6, and the 6th (a
+    stop-token positive in the padded targets) adds nothing to any loss term."""
+    rng = np.random.default_rng(2)
+    mel = rng.normal(size=(1, 6, 3)).astype(np.float32)
+    batch = {"mel": mel, "mel_lengths": tf.constant([5]), "stop_targets": np.array([[0, 0, 0, 0, 1, 1]], np.float32)}
+    outputs = {"mel_before": mel, "mel_after": mel, "stop_logits": np.full((1, 6), -3.0, np.float32)}
+    changed = {"mel_before": mel.copy(), "mel_after": mel.copy(), "stop_logits": outputs["stop_logits"].copy()}
+    changed["mel_before"][0, 5] += 10.0
+    changed["mel_after"][0, 5] -= 10.0
+    changed["stop_logits"][0, 5] = 40.0
+    plain = losses.tacotron_loss(batch, outputs, 20.0)
+    moved = losses.tacotron_loss(batch, changed, 20.0)
+    for name in plain:
+        assert float(plain[name]) == pytest.approx(float(moved[name]), rel=1e-6), name
+    assert float(plain["before"]) == 0.0
 
 
 def test_masked_mse_and_stop_loss_match_numpy():
@@ -27,7 +45,7 @@ def test_masked_mse_and_stop_loss_match_numpy():
     mask[1, :6] = 1
     expected_mse = sum(((outputs[b, :n] - targets[b, :n]) ** 2).mean(-1).sum() for b, n in enumerate(lengths))
     expected_mse /= lengths.sum()
-    got = losses.masked_mse(targets, outputs, losses.frame_mask(tf.constant(lengths), 6, 2))
+    got = losses.masked_mse(targets, outputs, losses.frame_mask(tf.constant(lengths), 6))
     assert float(got) == pytest.approx(expected_mse, rel=1e-5)
     sigmoid = 1 / (1 + np.exp(-logits))
     per = -(20 * stops * np.log(sigmoid) + (1 - stops) * np.log(1 - sigmoid))
@@ -48,8 +66,8 @@ def test_padding_does_not_change_the_loss():
     garbage = np.pad(out, [[0, 0], [0, 4], [0, 0]], constant_values=99.0)
     padded_outputs = {"mel_before": garbage, "mel_after": garbage,
                       "stop_logits": np.pad(outputs["stop_logits"], [[0, 0], [0, 4]], constant_values=-50.0)}
-    plain = losses.tacotron_loss(batch, outputs, 2, 20.0)
-    padded = losses.tacotron_loss(padded_batch, padded_outputs, 2, 20.0)
+    plain = losses.tacotron_loss(batch, outputs, 20.0)
+    padded = losses.tacotron_loss(padded_batch, padded_outputs, 20.0)
     for name in plain:
         assert float(plain[name]) == pytest.approx(float(padded[name]), rel=1e-6)
 

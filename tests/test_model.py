@@ -1,4 +1,6 @@
 """The whole Tacotron with each attention type: shapes, masking, inference, training behaviour."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,48 +11,17 @@ from tacotron.checkpoints import CheckpointMismatchError
 from tacotron.checkpoints import make_checkpoint
 from tacotron.checkpoints import restore
 from tacotron.model import create_model
-from tacotron.trainer import create_optimizer
-from tacotron.trainer import make_train_step
-from tacotron.trainer import trainable_variables
+from tacotron.trainer import build_trainer
 
-TINY = ("phone_embedding_dim=16,encoder_prenet_units=[16,16],cbhg_bank_size=2,cbhg_bank_filters=8,"
-        "cbhg_projection_filters=[16,16],cbhg_highway_units=16,cbhg_highway_layers=1,cbhg_gru_units=8,"
-        "decoder_prenet_units=[16,16],decoder_rnn_units=[32,32],attention_dim=16,gmm_hidden_units=16,"
-        "postnet_layers=2,postnet_filters=16,location_kernel_size=5,location_filters=4,outputs_per_step=2")
 ATTENTIONS = [("bahdanau", "v2b"), ("location_sensitive", "v2b"), ("dca", "v2b"), ("gmm", "v0"), ("gmm", "v1"),
               ("gmm", "v2"), ("gmm", "v2b")]
 
 
-def tiny_hparams(attention_type="gmm", gmm_version="v2b", extra=""):
-    overrides = f"{TINY},attention_type={attention_type},gmm_version={gmm_version}"
-    return hparams_lib.load_hparams(overrides=overrides + ("," + extra if extra else ""), preset="small")
-
-
-def make_batch(batch_size=3, acoustic_dim=80, r=2, seed=0):
-    rng = np.random.default_rng(seed)
-    input_lengths = np.array([9, 6, 4, 7, 5][:batch_size], np.int32)
-    mel_lengths = np.array([17, 12, 9, 14, 10][:batch_size], np.int32)
-    t_in, t_out = input_lengths.max(), -(-mel_lengths.max() // r) * r
-    phones = np.zeros((batch_size, t_in), np.int32)
-    mel = np.full((batch_size, t_out, acoustic_dim), -4.1, np.float32)
-    stop = np.ones((batch_size, t_out), np.float32)
-    time_axis = np.arange(t_out)[:, None]
-    bands = np.arange(acoustic_dim)[None, :]
-    for b in range(batch_size):
-        phones[b, :input_lengths[b]] = rng.integers(2, 60, input_lengths[b])
-        phones[b, input_lengths[b] - 1] = 1
-        pattern = 3.0 * np.sin(0.3 * time_axis * (b + 1) / 2 + 0.1 * bands)
-        mel[b, :mel_lengths[b]] = pattern[:mel_lengths[b]]
-        stop[b, :mel_lengths[b] - 1] = 0
-    return {"utt_id": tf.constant([f"u{b}" for b in range(batch_size)]), "phones": tf.constant(phones),
-            "input_lengths": tf.constant(input_lengths), "mel": tf.constant(mel),
-            "mel_lengths": tf.constant(mel_lengths), "stop_targets": tf.constant(stop)}
-
-
 @pytest.mark.parametrize("attention_type, gmm_version", ATTENTIONS)
 @pytest.mark.parametrize("batch_size", [1, 3])
-def test_shapes_and_masking_in_training_and_inference(attention_type, gmm_version, batch_size):
-    hp = tiny_hparams(attention_type, gmm_version)
+def test_shapes_and_masking_in_training_and_inference(attention_type, gmm_version, batch_size, tiny_hparams,
+                                                     make_batch):
+    hp = tiny_hparams(f"attention_type={attention_type},gmm_version={gmm_version}")
     keras.utils.set_random_seed(0)
     model = create_model(hp)
     batch = make_batch(batch_size)
@@ -74,8 +45,8 @@ def test_shapes_and_masking_in_training_and_inference(attention_type, gmm_versio
         assert inferred["hit_max_steps"][b] == (length == limits[b]) or not inferred["hit_max_steps"][b]
 
 
-def test_step_limit_grows_with_input_length_and_is_reported():
-    hp = tiny_hparams(extra="stop_threshold=0.999999,max_frames_per_phone=3")
+def test_step_limit_grows_with_input_length_and_is_reported(tiny_hparams, make_batch):
+    hp = tiny_hparams("stop_threshold=0.999999,max_frames_per_phone=3,min_decoder_steps=1")
     keras.utils.set_random_seed(0)
     model = create_model(hp)
     batch = make_batch(3)
@@ -85,9 +56,23 @@ def test_step_limit_grows_with_input_length_and_is_reported():
     assert result["hit_max_steps"].numpy().all()
 
 
+def test_inference_never_stops_before_the_courses_twelfth_step(tiny_hparams, make_batch):
+    """The course's TestHelper finishes only when time > min_iters = 10, i.e. at the 12th step at the earliest;
+    a stop token over the threshold from the first step ends decoding at the first frame of that step."""
+    hp = tiny_hparams("stop_threshold=0.000001")
+    assert hp.min_decoder_steps == 12
+    keras.utils.set_random_seed(0)
+    model = create_model(hp)
+    batch = make_batch(3)
+    result = model.infer(batch["phones"], batch["input_lengths"], seeds=tf.range(3))
+    np.testing.assert_array_equal(result["mel_lengths"].numpy(), [11 * 2 + 1] * 3)
+    assert not result["hit_max_steps"].numpy().any()
+    assert result["alignments"].shape[1] == 12
+
+
 @pytest.mark.parametrize("attention_type", ["bahdanau", "gmm"])
-def test_seeded_inference_is_deterministic_and_batch_independent(attention_type):
-    hp = tiny_hparams(attention_type)
+def test_seeded_inference_is_deterministic_and_batch_independent(attention_type, tiny_hparams, make_batch):
+    hp = tiny_hparams(f"attention_type={attention_type}")
     keras.utils.set_random_seed(0)
     model = create_model(hp)
     batch = make_batch(3)
@@ -109,53 +94,40 @@ def test_seeded_inference_is_deterministic_and_batch_independent(attention_type)
 
 def _train(hp, steps, batch):
     keras.utils.set_random_seed(1)
-    model = create_model(hp)
-    optimizer = create_optimizer(hp, "none")
-    variables = trainable_variables(model, hp.retrain_decoder_only)
-    optimizer.build(variables)
-    step = make_train_step(model, optimizer, variables, hp.outputs_per_step, hp.cross_entropy_pos_weight, 80)
-    history = [float(step(batch)["loss"]) for _ in range(steps)]
-    return model, optimizer, history
+    trainer = build_trainer(hp)
+    history = [float(trainer.train_step(batch)["loss"]) for _ in range(steps)]
+    return trainer.model, trainer.optimizer, history
 
 
-def test_tiny_model_overfits_one_batch():
-    hp = tiny_hparams(extra="start_lr=0.003,decoder_prenet_dropout=0.0,postnet_dropout=0.0,zoneout_rate=0.0")
+def test_tiny_model_overfits_one_batch(tiny_hparams, make_batch):
+    hp = tiny_hparams("start_lr=0.003,decoder_prenet_dropout=0.0,postnet_dropout=0.0,zoneout_rate=0.0")
     _, _, history = _train(hp, 150, make_batch(2))
     first, last = np.mean(history[:3]), np.mean(history[-5:])
     assert last < first / 5, (first, last)
 
 
-def test_train_step_traces_once_over_batches_of_different_lengths():
-    hp = tiny_hparams()
+def test_train_step_traces_once_over_batches_of_different_lengths(tiny_hparams, make_batch):
     keras.utils.set_random_seed(1)
-    model = create_model(hp)
-    optimizer = create_optimizer(hp, "none")
-    variables = trainable_variables(model, False)
-    optimizer.build(variables)
-    step = make_train_step(model, optimizer, variables, hp.outputs_per_step, 20.0, 80)
+    step = build_trainer(tiny_hparams()).train_step
     for batch_size, seed in [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)]:
         step(make_batch(batch_size, seed=seed))
     assert step.trace_count() == 1
 
 
-def test_retrain_decoder_only_freezes_the_encoder():
-    hp = tiny_hparams(extra="retrain_decoder_only=true")
+def test_retrain_decoder_only_freezes_the_encoder(tiny_hparams, make_batch):
     keras.utils.set_random_seed(1)
-    model = create_model(hp)
+    trainer = build_trainer(tiny_hparams("retrain_decoder_only=true"))
+    model = trainer.model
     before = [v.numpy().copy() for v in model.encoder_variables()]
     decoder_before = [v.numpy().copy() for v in model.decoder.trainable_variables]
-    optimizer = create_optimizer(hp, "none")
-    variables = trainable_variables(model, True)
-    optimizer.build(variables)
-    step = make_train_step(model, optimizer, variables, hp.outputs_per_step, 20.0, 80)
-    step(make_batch(2))
+    trainer.train_step(make_batch(2))
     for old, new in zip(before, model.encoder_variables()):
         np.testing.assert_array_equal(old, new.numpy())
     assert any(not np.array_equal(old, new.numpy())
                for old, new in zip(decoder_before, model.decoder.trainable_variables))
 
 
-def test_checkpoint_restore_gives_identical_outputs_and_step(tmp_path):
+def test_checkpoint_restore_gives_identical_outputs_and_step(tmp_path, tiny_hparams, make_batch):
     hp = tiny_hparams()
     model, optimizer, _ = _train(hp, 3, make_batch(2))
     batch = make_batch(2)
@@ -165,9 +137,8 @@ def test_checkpoint_restore_gives_identical_outputs_and_step(tmp_path):
     manager.save(checkpoint_number=3)
 
     keras.utils.set_random_seed(99)
-    restored_model = create_model(hp)
-    restored_optimizer = create_optimizer(hp, "none")
-    restored_optimizer.build(restored_model.trainable_variables)
+    restored = build_trainer(hp)
+    restored_model, restored_optimizer = restored.model, restored.optimizer
     restored_step = tf.Variable(0, dtype=tf.int64)
     restore(make_checkpoint(restored_model, restored_optimizer, restored_step), manager.latest_checkpoint)
     assert int(restored_step) == 3
@@ -181,17 +152,53 @@ def test_checkpoint_restore_gives_identical_outputs_and_step(tmp_path):
     np.testing.assert_array_equal(reference["alignments"].numpy(), again["alignments"].numpy())
 
 
-def test_model_config_round_trip():
+def test_model_config_round_trip(tiny_hparams):
     hp = tiny_hparams()
     model = create_model(hp)
     config = model.get_config()
-    assert config["decoder_config"]["attention_type"] == "gmm"
+    assert config["decoder_config"]["attention_config"]["attention_type"] == "gmm"
     assert config["decoder_config"]["rnn_units"] == [32, 32]
 
 
-def test_checkpoint_from_other_hparams_is_a_clear_error(tmp_path):
+def test_checkpoint_from_other_hparams_is_a_clear_error(tmp_path, tiny_hparams):
     model = create_model(tiny_hparams())
     path = make_checkpoint(model).save(str(tmp_path / "ckpt"))
-    other = create_model(tiny_hparams(extra="decoder_rnn_units=[48,48]"))
+    other = create_model(tiny_hparams("decoder_rnn_units=[48,48]"))
     with pytest.raises(CheckpointMismatchError, match="shape"):
         restore(make_checkpoint(other), path)
+
+
+def test_course_config_builds_the_courses_layers():
+    """With the course's hparams.yaml (and train.sh's r = 2) every layer has the course's size."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    hp = hparams_lib.load_hparams(os.path.join(root, "egs", "biaobei", "gmm_v0.yaml"), overrides="outputs_per_step=2")
+    model = create_model(hp)
+    shapes = {weight.path: tuple(weight.shape) for weight in model.weights}
+    expected = {
+        "tacotron/encoder/phone_embedding/embeddings": (115, 512),       # 114 course symbols + padding
+        "tacotron/encoder/encoder_prenet/dense_0/kernel": (512, 512),
+        "tacotron/encoder/encoder_prenet/dense_1/kernel": (512, 512),
+        "tacotron/encoder/encoder_cbhg/bank_16/conv/kernel": (16, 512, 128),
+        "tacotron/encoder/encoder_cbhg/bank_16/conv/bias": (128,),          # conv -> ReLU -> batch norm
+        "tacotron/encoder/encoder_cbhg/projection_0/conv/kernel": (3, 16 * 128, 512),
+        "tacotron/encoder/encoder_cbhg/projection_1/conv/kernel": (3, 512, 512),
+        "tacotron/encoder/encoder_cbhg/highway_dense/kernel": (512, 128),
+        "tacotron/encoder/encoder_cbhg/highway/h_3/kernel": (128, 128),
+        "tacotron/encoder/encoder_cbhg/bidirectional_gru/forward_gru/gru_cell/bias": (384,),  # TF1 GRUCell
+        "tacotron/decoder/decoder_prenet/dense_1/kernel": (256, 256),
+        "tacotron/decoder/attention/hidden_layer/kernel": (1024, 256),
+        "tacotron/decoder/attention/parameter_layer/kernel": (256, 15),     # 3 K, K = 5
+        "tacotron/decoder/decoder_rnn/zoneout_lstm_0/lstm_cell/kernel": (256 + 256, 4096),
+        "tacotron/decoder/decoder_rnn/zoneout_lstm_1/lstm_cell/kernel": (1024, 4096),
+        "tacotron/decoder/frame_projection/kernel": (1024 + 256, 160),
+        "tacotron/decoder/stop_projection/kernel": (1024 + 256, 2),
+        "tacotron/postnet/conv_4/conv/kernel": (5, 512, 512),
+        "tacotron/postnet/projection/kernel": (512, 80),
+    }
+    for path, shape in expected.items():
+        assert shapes.get(path) == shape, path
+    assert not any("residual_dense" in path or "bank_17" in path or "conv_5" in path for path in shapes)
+    assert model.decoder.cell.attention.version == "v0"
+    assert model.decoder.prenet.dropout_rate == 0.2 and model.encoder.prenet.dropout_rate == 0.1
+    assert model.encoder.prenet.always_dropout and model.decoder.prenet.always_dropout
+    assert model.postnet.dropout_rate == 0.0

@@ -3,30 +3,20 @@ import keras
 import numpy as np
 import pytest
 
-from tacotron.model import create_model
-from tacotron.trainer import create_optimizer
-from tacotron.trainer import make_train_step
-from tacotron.trainer import trainable_variables
-from test_model import make_batch
-from test_model import tiny_hparams
+from tacotron.trainer import build_trainer
 
 
-def _losses(mixed_precision="none", jit_compile=False, steps=2):
-    hp = tiny_hparams()
+def _losses(tiny_hparams, make_batch, mixed_precision="none", jit_compile=False, steps=2):
     keras.utils.set_random_seed(0)
-    model = create_model(hp)
-    optimizer = create_optimizer(hp, mixed_precision)
-    variables = trainable_variables(model, False)
-    optimizer.build(variables)
-    step = make_train_step(model, optimizer, variables, hp.outputs_per_step, 20.0, 80, jit_compile=jit_compile)
-    return model, [float(step(make_batch(3, seed=i))["loss"]) for i in range(steps)]
+    trainer = build_trainer(tiny_hparams(), mixed_precision, jit_compile)
+    return trainer.model, [float(trainer.train_step(make_batch(3, seed=i))["loss"]) for i in range(steps)]
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_train_step(policy):
+def test_mixed_precision_train_step(policy, tiny_hparams, make_batch):
     keras.mixed_precision.set_global_policy(policy)
     try:
-        model, losses = _losses(policy)
+        model, losses = _losses(tiny_hparams, make_batch, policy)
         assert np.all(np.isfinite(losses))
         assert model.decoder.cell.attention.compute_dtype == policy.split("_")[1]
         assert all(v.dtype == "float32" for v in model.trainable_variables), "variables stay float32"
@@ -35,6 +25,6 @@ def test_mixed_precision_train_step(policy):
 
 
 @pytest.mark.slow
-def test_xla_train_step_matches_shapes_and_is_finite():
-    _, losses = _losses(jit_compile=True)
+def test_xla_train_step_matches_shapes_and_is_finite(tiny_hparams, make_batch):
+    _, losses = _losses(tiny_hparams, make_batch, jit_compile=True)
     assert np.all(np.isfinite(losses))

@@ -29,11 +29,11 @@ def label_line(utt_id, index, suffix=""):
     return f"{utt_id}|{HANZI[index % 3]}|{PHONES[index % 3]}{suffix} \n"
 
 
-def utterance_audio(voiced_seconds, freq):
+def utterance_audio(voiced_seconds, freq, sample_rate=SR):
     """0.25 s silence, a modulated tone, 0.3 s silence: float [N]."""
-    t = np.arange(int(voiced_seconds * SR)) / SR
+    t = np.arange(int(voiced_seconds * sample_rate)) / sample_rate
     voiced = 0.4 * np.sin(2 * np.pi * freq * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2.0 * t))
-    return np.concatenate([np.zeros(int(0.25 * SR)), voiced, np.zeros(int(0.3 * SR))])
+    return np.concatenate([np.zeros(int(0.25 * sample_rate)), voiced, np.zeros(int(0.3 * sample_rate))])
 
 
 def write(path, text):
@@ -43,7 +43,9 @@ def write(path, text):
 
 def make_corpus(root, bad=True):
     """Five good utterances (g3's phones end with "~"; g4 and g5 share one label file) and, with `bad`,
-    one of each bad input. Returns (label_dir, wav_dir)."""
+    one of each bad input: labels empty, malformed, with an unknown phone, not UTF-8, a directory named
+    d_dir.lab; wavs missing, header only, cut, 0 samples, not audio, too long, silent. Returns (label_dir,
+    wav_dir)."""
     label_dir, wav_dir = os.path.join(root, "labels"), os.path.join(root, "wavs")
     os.makedirs(label_dir)
     os.makedirs(wav_dir)
@@ -68,8 +70,15 @@ def make_corpus(root, bad=True):
     write(os.path.join(label_dir, "e_empty.lab"), "\n  \n")
     write(os.path.join(label_dir, "m_bad.lab"), "m_bad|only two fields\n")
     write(os.path.join(label_dir, "u_phone.lab"), "u_phone|你好|sil n i 3 QQ ao 3 sil\n")
-    for utt_id in ["e_empty", "m_bad", "u_phone"]:
+    with open(os.path.join(label_dir, "n_utf8.lab"), "wb") as handle:
+        handle.write(f"n_utf8|你好|{PHONES[0]}\n".encode("gbk"))
+    os.makedirs(os.path.join(label_dir, "d_dir.lab"))
+    for utt_id in ["e_empty", "m_bad", "u_phone", "n_utf8", "d_dir"]:
         shutil.copy(os.path.join(wav_dir, "g1.wav"), os.path.join(wav_dir, f"{utt_id}.wav"))
+    for index, utt_id in enumerate(["z_zero", "j_junk"]):
+        write(os.path.join(label_dir, f"{utt_id}.lab"), label_line(utt_id, index))
+    soundfile.write(os.path.join(wav_dir, "z_zero.wav"), np.zeros(0), SR, subtype="PCM_16")
+    write(os.path.join(wav_dir, "j_junk.wav"), "not audio at all\n")
     return label_dir, wav_dir
 
 
@@ -97,23 +106,23 @@ def test_bad_inputs_are_skipped_counted_and_named(tmp_path, hp, caplog):
     out_dir = str(tmp_path / "out")
     result = preprocessor.preprocess_corpus(label_dir, wav_dir, out_dir, hp, valid_size=1, n_jobs=1)
     assert result.skipped == collections.Counter({
-        "missing wav": 1, "unreadable wav": 2, "empty label": 1, "malformed label": 1, "unknown phone": 1,
+        "missing wav": 1, "unreadable wav": 4, "empty label": 1, "malformed label": 3, "unknown phone": 1,
         "too long": 1, "silent audio": 1})
     assert [record.utt_id for record in result.records] == ["g1", "g2", "g3", "g4", "g5"]
-    assert len(result.messages) == result.num_skipped == 8
+    assert len(result.messages) == result.num_skipped == 12
     assert all("\n" not in message for message in result.messages)
-    expected_names = ["b_missing.wav", "c_header.wav", "c_cut.wav", "e_empty.lab", "m_bad.lab", "u_phone.lab",
-                      "l_long.wav", "s_silent.wav"]
-    for name in expected_names:
-        assert sum(name in message for message in result.messages) == 1, name
-    unknown = [message for message in result.messages if "u_phone.lab" in message][0]
-    assert "'QQ'" in unknown
-    assert [message for message in result.messages if "c_cut.wav" in message][0].count("truncated") == 1
-    assert "150" in [message for message in result.messages if "l_long.wav" in message][0]
+    problems = {"b_missing.wav": "missing wav", "c_header.wav": "", "c_cut.wav": "truncated",
+                "e_empty.lab": "empty label", "m_bad.lab": "malformed label", "u_phone.lab": "'QQ'",
+                "n_utf8.lab": "not UTF-8", "d_dir.lab": "cannot read (Is a directory)",
+                "z_zero.wav": "empty wav (no samples)", "j_junk.wav": "unreadable wav",
+                "l_long.wav": "150", "s_silent.wav": "silent audio"}
+    for name, problem in problems.items():
+        named = [message for message in result.messages if f"/{name}:" in message]
+        assert len(named) == 1 and problem in named[0], (name, named)
     for message in result.messages:
         assert message in caplog.messages
     summary = result.summary()
-    assert "done 5" in summary and "skipped 8" in summary and "2 unreadable wav" in summary
+    assert "done 5" in summary and "skipped 12" in summary and "4 unreadable wav" in summary
     assert "\n" not in summary
     assert not os.path.exists(os.path.join(out_dir, "mels", "l_long.npy"))
     assert not tmp_files(out_dir)
@@ -157,6 +166,31 @@ def test_written_features_equal_the_audio_pipeline(tmp_path, hp):
     np.testing.assert_array_equal(np.load(os.path.join(out_dir, "mels", "g2.npy")), expected_mel)
     written, _ = soundfile.read(os.path.join(out_dir, "wavs", "g2.wav"), dtype="float32")
     np.testing.assert_allclose(written, expected_wav, atol=1.0 / 32768 + 1e-7)
+
+
+def test_other_wav_formats_are_converted(tmp_path, hp):
+    """8 kHz, stereo, 24-bit and float wavs are valid input: resampled, mixed down, converted."""
+    label_dir, wav_dir = make_corpus(str(tmp_path / "corpus"), bad=False)
+    samples = utterance_audio(0.6, 190)  # g2's audio
+    variants = {"f_stereo": (np.stack([samples, samples], axis=1), SR, "PCM_16"),
+                "f_24bit": (samples, SR, "PCM_24"), "f_float": (samples, SR, "FLOAT"),
+                "f_8k": (utterance_audio(0.6, 190, sample_rate=8000), 8000, "PCM_16")}
+    for utt_id, (data, rate, subtype) in variants.items():
+        soundfile.write(os.path.join(wav_dir, f"{utt_id}.wav"), data, rate, subtype=subtype)
+        write(os.path.join(label_dir, f"{utt_id}.lab"), label_line(utt_id, 1))
+    out_dir = str(tmp_path / "out")
+    result = preprocessor.preprocess_corpus(label_dir, wav_dir, out_dir, hp, valid_size=1, n_jobs=1)
+    assert result.num_skipped == 0 and result.num_done == 9
+    frames = {record.utt_id: record.n_frames for record in result.records}
+    mel = {utt_id: np.load(os.path.join(out_dir, "mels", f"{utt_id}.npy")) for utt_id in frames}
+    np.testing.assert_array_equal(mel["f_stereo"], mel["g2"])  # two equal channels mix to the same mono
+    for utt_id in ("f_24bit", "f_float"):
+        assert frames[utt_id] == frames["g2"]
+        assert np.abs(mel[utt_id] - mel["g2"]).mean() < 0.05, utt_id
+    assert abs(frames["f_8k"] - frames["g2"]) <= 2
+    for utt_id in variants:
+        info = soundfile.info(os.path.join(out_dir, "wavs", f"{utt_id}.wav"))
+        assert (info.samplerate, info.channels, info.subtype) == (SR, 1, "PCM_16")
 
 
 def test_rerun_is_idempotent_and_overwrite_rewrites(tmp_path, hp):
@@ -259,15 +293,20 @@ def run_cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_cli_runs_with_two_jobs(tmp_path):
-    label_dir, wav_dir = make_corpus(str(tmp_path / "corpus"), bad=False)
-    write(os.path.join(label_dir, "b_missing.lab"), label_line("b_missing", 0))
+def test_cli_runs_with_two_jobs_and_names_each_bad_input_in_one_line(tmp_path, hp):
+    label_dir, wav_dir = make_corpus(str(tmp_path / "corpus"))
+    expected = preprocessor.preprocess_corpus(label_dir, wav_dir, str(tmp_path / "in_process"), hp,
+                                              valid_size=1, n_jobs=1)
     out_dir = str(tmp_path / "out")
     completed = run_cli(f"--label_dir={label_dir}", f"--wav_dir={wav_dir}", f"--out_dir={out_dir}",
                         "--n_jobs=2", "--valid_size=1", "--hparams=max_acoustic_length=150", "--preset=small")
     assert completed.returncode == 0, completed.stderr
-    assert "done 5 (0 reused), skipped 1 (1 missing wav)" in completed.stderr
-    assert "b_missing.wav" in completed.stderr
+    # A line printed under the progress bar follows the bar's carriage returns.
+    errors = [line.split("\r")[-1] for line in completed.stderr.splitlines()
+              if line.split("\r")[-1].startswith("error:")]
+    assert sorted(errors) == sorted(f"error: {message} (skipped)" for message in expected.messages)
+    assert len(errors) == 12
+    assert "done 5 (0 reused), skipped 12 (1 missing wav, 4 unreadable wav, " in completed.stderr
     assert len(read_metadata_lines(out_dir)) == 6
     assert len(open(os.path.join(out_dir, "valid.txt")).read().split()) == 1
     assert load_hparams(os.path.join(out_dir, "hparams.yaml")).batch_size == 16  # the small preset
@@ -282,7 +321,9 @@ def test_cli_fails_when_nothing_is_processed(tmp_path):
     completed = run_cli(f"--label_dir={root}/labels", f"--wav_dir={root}/wavs", f"--out_dir={out_dir}",
                         "--n_jobs=1")
     assert completed.returncode == 1
-    assert "x.wav" in completed.stderr and "missing wav" in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {root}/wavs/x.wav: missing wav for utterance x (skipped)",
+                      "error: nothing could be processed; no metadata written"]
     assert not os.path.exists(os.path.join(out_dir, "metadata.csv"))
 
 

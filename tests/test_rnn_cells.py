@@ -53,30 +53,34 @@ def test_zoneout_cell_shapes_and_initial_state(batch):
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_zoneout_cell_inference_is_plain_lstm(batch):
-    cell = ZoneoutLSTMCell(units=6, zoneout_rate=0.5)
+def test_zoneout_cell_inference_mixes_expectation_and_outputs_the_plain_lstm(batch):
+    """The course's ZoneoutLSTMCell at inference: state = (1 - z) new + z previous; output = plain new h."""
+    z = 0.3
+    cell = ZoneoutLSTMCell(units=6, zoneout_rate=z)
     x = tf.constant(_normal([batch, 4]))
     states = _states(batch, 6, seed=1)
     output, (h, c) = cell(x, states, training=False)
     plain_output, (plain_h, plain_c) = _plain_copy(cell, 4)(x, states, training=False)
     assert np.array_equal(output.numpy(), plain_output.numpy())
-    assert np.array_equal(h.numpy(), plain_h.numpy())
-    assert np.array_equal(c.numpy(), plain_c.numpy())
-    again, _ = cell(x, states, training=False)
-    assert np.array_equal(again.numpy(), output.numpy())
     np_h, np_c = _np_lstm(x.numpy(), states[0].numpy(), states[1].numpy(),
                           *(w.numpy() for w in cell.cell.weights))
-    np.testing.assert_allclose(h.numpy(), np_h, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(c.numpy(), np_c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(output.numpy(), np_h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.numpy(), (1 - z) * np_h + z * states[0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c.numpy(), (1 - z) * np_c + z * states[1].numpy(), rtol=1e-5, atol=1e-6)
+    again, (again_h, _) = cell(x, states, training=False)
+    assert np.array_equal(again.numpy(), output.numpy()) and np.array_equal(again_h.numpy(), h.numpy())
 
 
 def test_zoneout_rate_one_keeps_previous_state_in_training():
     cell = ZoneoutLSTMCell(units=5, zoneout_rate=1.0)
+    x = tf.constant(_normal([3, 4]))
     states = _states(3, 5, seed=2)
-    output, (h, c) = cell(tf.constant(_normal([3, 4])), states, training=True)
+    output, (h, c) = cell(x, states, training=True)
     np.testing.assert_array_equal(h.numpy(), states[0].numpy())
     np.testing.assert_array_equal(c.numpy(), states[1].numpy())
-    np.testing.assert_array_equal(output.numpy(), states[0].numpy())
+    # The output is the LSTM's new h, not the zoned-out state.
+    plain_output, _ = _plain_copy(cell, 4)(x, states)
+    np.testing.assert_array_equal(output.numpy(), plain_output.numpy())
 
 
 def test_zoneout_mixes_previous_and_new_with_independent_masks():
@@ -104,8 +108,9 @@ def test_zoneout_rate_zero_in_training_is_plain_lstm():
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_stacked_shapes_and_inference_equals_chained_plain_cells(batch):
-    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.3)
+def test_stacked_shapes_and_layers_feed_each_other_the_plain_lstm_output(batch):
+    z = 0.3
+    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=z)
     assert stack.state_size == [[6, 6], [5, 5]] and stack.output_size == 5
     x = tf.constant(_normal([batch, 4]))
     states = [_states(batch, 6, seed=5), _states(batch, 5, seed=7)]
@@ -115,8 +120,9 @@ def test_stacked_shapes_and_inference_equals_chained_plain_cells(batch):
     first_out, first_states = _plain_copy(stack.cells[0], 4)(x, states[0])
     second_out, second_states = _plain_copy(stack.cells[1], 6)(first_out, states[1])
     np.testing.assert_array_equal(output.numpy(), second_out.numpy())
-    for got, want in zip(new_states[0] + new_states[1], first_states + second_states):
-        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    previous = states[0] + states[1]
+    for got, new, old in zip(new_states[0] + new_states[1], first_states + second_states, previous):
+        np.testing.assert_allclose(got.numpy(), (1 - z) * new.numpy() + z * old.numpy(), rtol=1e-5, atol=1e-6)
     initial = stack.get_initial_state(batch, tf.float32)
     assert [[s.shape for s in pair] for pair in initial] == [[(batch, 6)] * 2, [(batch, 5)] * 2]
 
@@ -159,7 +165,10 @@ def test_stacked_zoneout_inside_while_loop_in_training():
     frozen.build(x.shape)
     states = [_states(2, 6, seed=8), _states(2, 5, seed=10)]
     output, final = _run_in_while_loop(frozen, x, states, steps=3, training=True)
-    np.testing.assert_array_equal(output.numpy(), states[1][0].numpy())
+    # Every step starts from the initial state, so the output is the plain LSTM's of the last step's input.
+    first_out, _ = _plain_copy(frozen.cells[0], 4)(x + 2.0, states[0])
+    second_out, _ = _plain_copy(frozen.cells[1], 6)(first_out, states[1])
+    np.testing.assert_allclose(output.numpy(), second_out.numpy(), rtol=1e-5, atol=1e-6)
     for got, want in zip(tf.nest.flatten(final), tf.nest.flatten(states)):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
     stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.5, seed=3)

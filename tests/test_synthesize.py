@@ -12,21 +12,20 @@ import tensorflow as tf
 
 import hparams as hparams_lib
 from conftest import ROOT
-from datasets.labels import LabelError
-from datasets.labels import Utterance
-from datasets.symbols import phones_to_ids
+from text.frontend import Frontend
+from text.labels import LabelError
+from text.labels import Utterance
+from text.phones_mix import phones_to_ids
 from export import export_saved_model
 from tacotron import synthesis
 from tacotron.checkpoints import make_checkpoint
+from tacotron.run_dir import write_run
 from tacotron.inference import ModelLoadError
 from tacotron.inference import utterance_seed
 from tacotron.model import create_model
 
-TINY = ("phone_embedding_dim=16,encoder_prenet_units=[16,16],cbhg_bank_size=2,cbhg_bank_filters=8,"
-        "cbhg_projection_filters=[16,16],cbhg_highway_units=16,cbhg_highway_layers=1,cbhg_gru_units=8,"
-        "decoder_prenet_units=[16,16],decoder_rnn_units=[32,32],attention_dim=16,gmm_hidden_units=16,"
-        "postnet_layers=2,postnet_filters=16,outputs_per_step=2,max_frames_per_phone=3,"
-        "griffin_lim_iters=2,random_seed=7,stop_threshold=0.999999")
+# The tiny model of conftest.py with these settings.
+SETTINGS = "max_frames_per_phone=3,griffin_lim_iters=2,random_seed=7,stop_threshold=0.999999"
 PHONES = {
     "short": "sil d a 4 sil",
     "medium": "sil n i 3 #0 h ao 3 sil",
@@ -35,19 +34,14 @@ PHONES = {
 }
 
 
-def save_checkpoint_dir(directory, hp, model):
-    os.makedirs(directory, exist_ok=True)
-    hp.save(os.path.join(directory, "hparams.yaml"))
-    tf.train.CheckpointManager(make_checkpoint(model), os.path.join(directory, "checkpoints"), 3).save()
-    return str(directory)
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, tiny_hparams):
     """A tiny trained-looking training directory (random weights), built once."""
-    hp = hparams_lib.load_hparams(overrides=TINY, preset="small")
+    hp = tiny_hparams(SETTINGS)
     keras.utils.set_random_seed(0)
-    return save_checkpoint_dir(tmp_path_factory.mktemp("run"), hp, create_model(hp))
+    directory = str(tmp_path_factory.mktemp("run"))
+    write_run(directory, hp, make_checkpoint(create_model(hp)))
+    return directory
 
 
 @pytest.fixture(scope="module")
@@ -88,10 +82,14 @@ def test_outputs_are_cut_to_the_true_lengths(synthesizer, tmp_path):
     assert alignment.dtype == np.float32 and alignment.shape == (-(-frames // 2), len(ids))
     np.testing.assert_array_equal(alignment, outputs["alignments"][0, :-(-frames // 2)].numpy())
 
-    wav, sample_rate = soundfile.read(tmp_path / "medium.wav", dtype="float32")
+    samples, sample_rate = soundfile.read(tmp_path / "medium.wav", dtype="int16")
     assert sample_rate == 16000 and soundfile.info(tmp_path / "medium.wav").subtype == "PCM_16"
-    assert wav.shape == (frames * 200,)
-    np.testing.assert_allclose(wav, np.clip(result.wav, -1, 1), atol=1.0 / 32767 + 1e-6)
+    assert samples.shape == (frames * 200,)
+    # Peak-normalised to 16 bits as the course's save_wav(norm=True): wav * 32767 / max(0.01, peak).
+    peak = max(0.01, float(np.abs(result.wav).max()))
+    expected = (result.wav.astype(np.float64) * 32767.0 / peak).astype(np.int16)
+    np.testing.assert_array_equal(samples, expected)
+    assert np.abs(samples).max() == 32767 or peak == 0.01
     assert result.audio_seconds == pytest.approx(frames * 200 / 16000)
     assert result.hit_max_steps == bool(outputs["hit_max_steps"][0])
 
@@ -126,6 +124,15 @@ def test_the_seed_changes_the_dropout_and_defaults_to_hparams(run_dir, synthesiz
     theirs = other.synthesize_batch(utterances("longer"))[0]
     assert theirs.wav is None
     assert mine.frames != theirs.frames or not np.allclose(mine.mel, theirs.mel, atol=1e-3)
+
+
+def test_synthesize_wave_hparam_decides_unless_told(tmp_path, tiny_hparams):
+    hp = tiny_hparams(SETTINGS + ",synthesize_wave=false")
+    keras.utils.set_random_seed(0)
+    directory = str(tmp_path / "run")
+    write_run(directory, hp, make_checkpoint(create_model(hp)))
+    assert synthesis.load_synthesizer(checkpoint_dir=directory).vocode is None
+    assert synthesis.load_synthesizer(checkpoint_dir=directory, with_wav=True).vocode is not None
 
 
 def test_length_sorted_batches():
@@ -232,24 +239,34 @@ def run_cli(*args):
 
 @pytest.mark.slow
 def test_cli_synthesizes_a_label_dir_and_skips_bad_files(run_dir, tmp_path):
+    names = ["short", "long", "medium", "longer", "short", "medium"]
+    ids = [f"a{index}" for index in range(1, len(names) + 1)]
     label_dir = write_labels(tmp_path / "labels", {
-        "a.lab": f"a1|文|{PHONES['short']}\na2|文|{PHONES['long']}\n", "bad.lab": "x|文|sil zz sil\n",
-        "empty.lab": ""})
+        "a.lab": "".join(f"{utt_id}|文|{PHONES[name]}\n" for utt_id, name in zip(ids, names)),
+        "bad.lab": "x|文|sil zz sil\n", "empty.lab": ""})
+    (tmp_path / "labels" / "gbk.lab").write_bytes(f"g1|你好|{PHONES['short']}\n".encode("gbk"))
+    (tmp_path / "labels" / "dir.lab").mkdir()
     out = tmp_path / "out"
     process = run_cli(f"--checkpoint_dir={run_dir}", f"--label_dir={label_dir}", f"--output_dir={out}",
                       "--batch_size=2")
     assert process.returncode == 0, process.stderr
     errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {label_dir}/bad.lab: unknown phone symbol 'zz' in utterance x (skipped)",
-                      f"error: {label_dir}/empty.lab: empty label (skipped)"]
+                      f"error: {label_dir}/dir.lab: cannot read (Is a directory) (skipped)",
+                      f"error: {label_dir}/empty.lab: empty label (skipped)",
+                      f"error: {label_dir}/gbk.lab: not UTF-8 text (skipped)"]
+    # stderr is not a terminal: no bar, a plain progress line at most every 30 s and one at the end.
+    progress = [line for line in process.stderr.splitlines() if line.startswith("synthesize ")]
+    assert 1 <= len(progress) <= 3 and "\r" not in process.stderr
+    assert progress[-1].startswith("synthesize 6/6 utterances (100%)")
     lines = process.stdout.strip().splitlines()
-    assert sorted(line.split()[0] for line in lines[:-1]) == ["a1", "a2"] and len(lines) == 3
-    assert lines[-1].startswith("total  2 utterances") and "2 skipped" in lines[-1]
-    for utt_id in ("a1", "a2"):
+    assert sorted(line.split()[0] for line in lines[:-1]) == ids and len(lines) == 7
+    assert lines[-1].startswith("total  6 utterances") and "4 skipped" in lines[-1]
+    for utt_id in ids:
         frames = np.load(out / f"{utt_id}.npy").shape[0]
         assert soundfile.info(out / f"{utt_id}.wav").frames == frames * 200
         assert f"{utt_id}  {frames} frames" in process.stdout
-    assert sorted(os.listdir(out)) == sorted(f"{u}{s}" for u in ("a1", "a2")
+    assert sorted(os.listdir(out)) == sorted(f"{u}{s}" for u in ids
                                              for s in (".npy", ".wav", "_alignment.npy", "_alignment.png"))
 
 
@@ -266,3 +283,73 @@ def test_cli_fails_when_the_model_cannot_load_or_nothing_is_usable(run_dir, tmp_
     assert process.stderr.strip().splitlines()[-2:] == [
         "error: --phones: unknown phone symbol 'qq' in utterance u1 (skipped)", "error: nothing to synthesise"]
     assert not os.path.exists(tmp_path / "out")
+
+
+# --- Text input (the Mandarin front-end) ----------------------------------------------------------------
+
+TEXT = "今天是2024年3月5日，天气很好。"
+
+
+@pytest.fixture(scope="module")
+def frontend():
+    return Frontend()
+
+
+def test_text_is_read_by_the_front_end(frontend, tmp_path):
+    found, problems = synthesis.collect_utterances(text=TEXT, frontend=frontend)
+    assert problems == []
+    assert found == [Utterance("000001", TEXT, frontend.pronounce(TEXT).phones)]
+    assert " ".join(found[0].phones).startswith("sil j in 1 #0 t ian 1 #2 sh iii 4 #0 er 4 #0 l ing 2 #0 er 4 ")
+    found, _ = synthesis.collect_utterances(text="你好", utt_id="hello", frontend=frontend)
+    assert found[0].utt_id == "hello"
+    found, problems = synthesis.collect_utterances(text="你好😀世界", frontend=frontend)
+    assert problems == ["000001: unsupported character '😀' (U+1F600)"]
+    assert " ".join(found[0].phones) == "sil n i 2 #0 h ao 3 #1 sh iii 4 #0 j ie 4 sil"
+    found, problems = synthesis.collect_utterances(text="😀", frontend=frontend)
+    assert found == [] and problems == ["000001: unsupported character '😀' (U+1F600)"]
+    found, problems = synthesis.collect_utterances(text="你好", utt_id="a/b", frontend=frontend)
+    assert found == [] and "cannot be used as a file name" in problems[0]
+
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text(f"{TEXT}\n\n你好。\n", encoding="utf-8")
+    found, problems = synthesis.collect_utterances(text_file=str(sentences), utt_id="ignored", frontend=frontend)
+    assert problems == [] and [u.utt_id for u in found] == ["000001", "000002"]
+    with pytest.raises(LabelError, match="missing.txt: cannot read"):
+        synthesis.collect_utterances(text_file=str(tmp_path / "missing.txt"), frontend=frontend)
+    with pytest.raises(ValueError, match="exactly one input"):
+        synthesis.collect_utterances(text="你好", phones="sil a 1 sil")
+
+
+def test_text_synthesises_like_its_phones(synthesizer, frontend):
+    (utterance,), _ = synthesis.collect_utterances(text=TEXT, frontend=frontend)
+    from_text = synthesizer.synthesize_batch([utterance])[0]
+    from_phones = synthesizer.synthesize_batch([Utterance("000001", "", utterance.phones)])[0]
+    assert from_text.frames == from_phones.frames > 0
+    np.testing.assert_array_equal(from_text.mel, from_phones.mel)
+    assert from_text.alignment.shape[1] == len(utterance.phones) + 1  # phones and the end-of-sequence id
+
+
+@pytest.mark.slow
+def test_cli_synthesizes_text_from_a_checkpoint_and_a_saved_model(run_dir, tmp_path):
+    exported = str(tmp_path / "exported")
+    export_saved_model(run_dir, exported)
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("你好😀。\n世界。\n", encoding="utf-8")
+    runs = [(f"--checkpoint_dir={run_dir}", f"--text={TEXT}", ["000001"]),
+            (f"--saved_model={exported}", f"--text={TEXT}", ["000001"]),
+            (f"--saved_model={exported}", f"--text_file={sentences}", ["000001", "000002"])]
+    for source, text_input, ids in runs:
+        out = tmp_path / f"out{len(os.listdir(tmp_path))}"
+        process = run_cli(source, text_input, f"--output_dir={out}")
+        assert process.returncode == 0, process.stderr
+        errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+        if "text_file" in text_input:
+            assert errors == ["error: 000001: unsupported character '😀' (U+1F600) (skipped)"]
+        else:
+            assert errors == []
+        assert sorted(os.listdir(out)) == sorted(f"{u}{s}" for u in ids
+                                                 for s in (".npy", ".wav", "_alignment.npy", "_alignment.png"))
+        for utt_id in ids:
+            frames = np.load(out / f"{utt_id}.npy").shape[0]
+            assert soundfile.info(out / f"{utt_id}.wav").frames == frames * 200
+        assert process.stdout.strip().splitlines()[-1].startswith(f"total  {len(ids)} utterances")
