@@ -7,6 +7,8 @@ order of the training batches continue exactly). TensorBoard: `tensorboard --log
 """
 import math
 import os
+import signal
+import threading
 import time
 
 from absl import app
@@ -96,6 +98,33 @@ def save_checkpoint(manager, log_dir, step):
                             f"the latest complete checkpoint is {manager.latest_checkpoint}") from None
 
 
+class StopRequest:
+    """Turns Ctrl-C (SIGINT) and SIGTERM into a request that the loop honours between steps.
+
+    A KeyboardInterrupt raised while TensorFlow is inside a step or the input pipeline can crash the process
+    (seen: a segmentation fault in the iterator), so the signal only sets `requested` (the signal's name);
+    the loop then stops, and the run saves a checkpoint and exits cleanly. Outside the main thread (where
+    Python cannot install handlers) nothing is installed.
+    """
+
+    def __init__(self):
+        self.requested = None
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, number, frame):
+        del frame
+        self.requested = signal.Signals(number).name
+
+    def release(self):
+        """Puts the previous handlers back."""
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        self.previous = {}
+
+
 def clash_note(hp, log_dir):
     """Names the hparams that differ from the run's saved hparams.yaml (empty when there is none)."""
     path = run_dir.hparams_path(log_dir)
@@ -159,8 +188,9 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
     infer, vocoder = infer_function(trainer.model), vocoder_function(hp)
     average, last_saved = None, first_step
     iterator = iter(train_dataset)
+    stop = StopRequest()
     try:
-        while int(step) < max_steps:
+        while int(step) < max_steps and not stop.requested:
             batch = next(iterator)
             start = time.perf_counter()
             results = {name: float(value) for name, value in trainer.train_step(batch).items()}
@@ -183,10 +213,11 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
             if global_step % hp.save_checkpoints_steps == 0:
                 save_checkpoint(manager, log_dir, global_step)
                 last_saved = global_step
-    except KeyboardInterrupt:
-        progress.write(f"interrupted at step {int(step)}: saving a checkpoint")
     finally:
+        stop.release()
         progress.close()
+    if stop.requested:
+        print(f"interrupted ({stop.requested}) at step {int(step)}: saving a checkpoint", flush=True)
     if int(step) != last_saved:
         save_checkpoint(manager, log_dir, int(step))
     if valid_batches > 0 and int(step) % hp.save_summary_steps != 0:

@@ -98,3 +98,27 @@ def checkpoint_state():
         iteration = reader.get_tensor([n for n in names if n.startswith("optimizer/adam.Siteration")][0])
         return int(step), int(iteration)
     return read
+
+
+# Runs an entry point whose atomic writes (datasets/fileio.py) fail with ENOSPC for files whose name starts
+# with argv[2]: a full disk at a chosen file. argv[1] is the script, the rest its flags.
+_FULL_DISK_SCRIPT = """
+import errno, os, runpy, sys
+sys.path.insert(0, os.getcwd())
+from datasets import fileio
+real_open, script, full_at = open, sys.argv[1], sys.argv[2]
+def disk_open(path, mode="r", *args, **kwargs):
+    if "w" in mode and os.path.basename(path).startswith(full_at):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return real_open(path, mode, *args, **kwargs)
+fileio.open = disk_open
+sys.argv = [script] + sys.argv[3:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+@pytest.fixture(scope="session")
+def full_disk_command():
+    """full_disk_command("preprocess.py", ".a2.wav.", *flags) -> the argv of a Python process (run it in ROOT)
+    in which writing a file whose name starts with ".a2.wav." fails with "No space left on device"."""
+    return lambda script, full_at, *flags: [sys.executable, "-c", _FULL_DISK_SCRIPT, script, full_at, *flags]

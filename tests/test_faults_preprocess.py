@@ -209,19 +209,6 @@ def test_a_full_disk_stops_the_run_and_the_rerun_finishes(tmp_path, hp, monkeypa
 
 # --- The preprocess.py command line -------------------------------------------------------------------
 
-DISK_FULL_SCRIPT = """
-import errno, os, runpy, sys
-sys.path.insert(0, os.getcwd())
-from datasets import fileio
-real_open, full_at = open, sys.argv[1]
-def disk_open(path, mode="r", *args, **kwargs):
-    if "w" in mode and os.path.basename(path).startswith(full_at):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return real_open(path, mode, *args, **kwargs)
-fileio.open = disk_open
-sys.argv = ["preprocess.py"] + sys.argv[2:]
-runpy.run_path("preprocess.py", run_name="__main__")
-"""
 
 
 def run(*command):
@@ -234,11 +221,13 @@ def error_lines(stderr):
 
 
 @pytest.mark.slow  # about 8 s: one preprocess.py run
-def test_cli_says_in_one_line_that_the_disk_is_full(tmp_path):
+def test_cli_says_in_one_line_that_the_disk_is_full(tmp_path, full_disk_command):
     label_dir, wav_dir, ids = make_demo(tmp_path / "corpus", 4)
     out_dir = str(tmp_path / "out")
-    process = run("-c", DISK_FULL_SCRIPT, f".{ids[1]}.wav.", f"--label_dir={label_dir}", f"--wav_dir={wav_dir}",
-                  f"--out_dir={out_dir}", "--n_jobs=1", "--valid_size=1", f"--hparams={OVERRIDES}")
+    command = full_disk_command("preprocess.py", f".{ids[1]}.wav.", f"--label_dir={label_dir}",
+                                f"--wav_dir={wav_dir}", f"--out_dir={out_dir}", "--n_jobs=1", "--valid_size=1",
+                                f"--hparams={OVERRIDES}")
+    process = run(*command[1:])
     assert process.returncode == 1, process.stderr
     assert error_lines(process.stderr) == [
         f"error: {out_dir}/wavs/{ids[1]}.wav: cannot write (No space left on device); stopped after 1 of 4 "

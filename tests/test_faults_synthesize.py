@@ -3,7 +3,6 @@ another program wrote."""
 import errno
 import os
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -90,23 +89,10 @@ def test_a_saved_model_of_another_program_is_named(tmp_path):
     assert "\n" not in str(raised.value)
 
 
-DISK_FULL_SCRIPT = """
-import errno, os, runpy, sys
-sys.path.insert(0, os.getcwd())
-from datasets import fileio
-real_open, full_at = open, sys.argv[1]
-def disk_open(path, mode="r", *args, **kwargs):
-    if "w" in mode and os.path.basename(path).startswith(full_at):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-    return real_open(path, mode, *args, **kwargs)
-fileio.open = disk_open
-sys.argv = ["synthesize.py"] + sys.argv[2:]
-runpy.run_path("synthesize.py", run_name="__main__")
-"""
 
 
 @pytest.mark.slow  # about 10 s: one synthesize.py run
-def test_cli_stops_in_one_line_when_the_disk_is_full(tmp_path, tiny_hparams):
+def test_cli_stops_in_one_line_when_the_disk_is_full(tmp_path, tiny_hparams, full_disk_command):
     hp = tiny_hparams(SETTINGS)
     keras.utils.set_random_seed(0)
     run_dir = tmp_path / "run"
@@ -116,8 +102,8 @@ def test_cli_stops_in_one_line_when_the_disk_is_full(tmp_path, tiny_hparams):
                       encoding="utf-8")
     out = tmp_path / "out"
     process = subprocess.run(
-        [sys.executable, "-c", DISK_FULL_SCRIPT, ".a2.wav.", f"--checkpoint_dir={run_dir}", f"--labels={labels}",
-         f"--output_dir={out}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        full_disk_command("synthesize.py", ".a2.wav.", f"--checkpoint_dir={run_dir}", f"--labels={labels}",
+                          f"--output_dir={out}"), cwd=ROOT, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES=""))
     assert process.returncode == 1, process.stderr
     assert [line for line in process.stderr.splitlines() if line.startswith("error:")] == [

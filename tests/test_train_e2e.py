@@ -60,7 +60,9 @@ def test_checkpoint_of_other_hparams_is_a_clear_error(demo_features, tmp_path, t
     assert (tmp_path / "run" / "hparams.yaml").read_bytes() == saved
 
 
-def test_cli_ctrl_c_saves_a_checkpoint_and_exits_cleanly(demo_features, tmp_path, checkpoint_state, tiny_overrides):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_cli_ctrl_c_or_sigterm_saves_a_checkpoint_and_exits_cleanly(stop_signal, demo_features, tmp_path,
+                                                                    checkpoint_state, tiny_overrides):
     log_dir = str(tmp_path / "run")
     command = [sys.executable, os.path.join(ROOT, "train.py"), f"--data_dir={demo_features}", f"--log_dir={log_dir}",
                "--preset=small", "--max_steps=100000", "--valid_batches=0", "--progress_seconds=0",
@@ -75,11 +77,11 @@ def test_cli_ctrl_c_saves_a_checkpoint_and_exits_cleanly(demo_features, tmp_path
         lines.append(line)
         if line.startswith("train ") and int(line.split()[1].split("/")[0]) >= 3:
             break
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop_signal)
     output, _ = process.communicate(timeout=60)
     text = "".join(lines) + output
     assert process.returncode == 0, text
-    assert "interrupted at step" in text and "Finished at step" in text
+    assert f"interrupted ({stop_signal.name}) at step" in text and "Finished at step" in text
     step, _ = checkpoint_state(log_dir)
     assert step >= 3
 
