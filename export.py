@@ -122,8 +122,7 @@ def main(argv):
     except (ModelLoadError, ExportError) as error:
         fail(str(error))
     except OSError as error:
-        fail(f"{error.filename}: cannot write ({error.strerror}); the previous model, if any, is unchanged"
-             if error.filename and error.strerror else str(error))
+        fail(f"{fileio.write_error_line(error)}; the previous model, if any, is unchanged")
     print(f"Exported {checkpoint_path} to {output_dir} (signatures serving_default, serving_seeded, "
           f"synthesize_wav; seed {seed})", flush=True)
 

@@ -16,120 +16,16 @@ import math
 import yaml
 
 from datasets import fileio
+from hparams_defaults import DEFINITIONS
+from hparams_defaults import NON_NEGATIVE
+from hparams_defaults import POSITIVE
+from hparams_defaults import POSITIVE_LISTS
+from hparams_defaults import PRESET_SMALL
+from hparams_defaults import RATES
 from modules.attention_names import ATTENTION_TYPES
 from modules.attention_names import GMM_VERSIONS
 
 PRESETS = ("course", "small")
-
-# (name, default, documentation). Defaults equal the course's hparams.yaml where the course sets them.
-_DEFINITIONS = (
-    # Training.
-    ("batch_size", 48, "Utterances per training batch."),
-    ("start_lr", 2e-4, "Learning rate until start_decay."),
-    ("end_lr", 2e-6, "Lower bound of the learning rate."),
-    ("start_decay", 25000, "Step at which the staircase exponential decay starts."),
-    ("decay_steps", 25000, "Steps per decay stair."),
-    ("decay_rate", 0.5, "Multiplier per decay stair."),
-    ("adam_beta1", 0.9, "Adam beta_1."),
-    ("adam_beta2", 0.999, "Adam beta_2."),
-    ("adam_epsilon", 1e-6, "Adam epsilon."),
-    ("cross_entropy_pos_weight", 20.0, "pos_weight of the stop-token sigmoid cross-entropy."),
-    ("gradclip_value", 1.0, "Gradients are clipped to this global norm."),
-    ("total_training_steps", 400000, "Training stops at this step unless --max_steps says otherwise."),
-    ("save_summary_steps", 1000, "TensorBoard summaries (losses, images, audio) every N steps."),
-    ("save_checkpoints_steps", 5000, "Checkpoint every N steps (and at the end)."),
-    ("keep_checkpoint_max", 3, "Checkpoints kept by the CheckpointManager."),
-    ("random_seed", 20200813, "Seed for weights, shuffling and dropout."),
-    ("retrain_decoder_only", False, "Freeze the phone embedding, encoder pre-net and encoder."),
-    ("num_buckets", 8, "Training batches are cut from windows of this many batches sorted by length (less "
-                       "padding; 1 = plain shuffled batches)."),
-    # Features.
-    ("sample_rate", 16000, "Audio sample rate in Hz; other rates are resampled."),
-    ("n_fft", 2048, "FFT size."),
-    ("hop_size", 200, "Hop in samples (12.5 ms at 16 kHz); one mel frame per hop."),
-    ("win_size", 800, "Window length in samples."),
-    ("acoustic_dim", 80, "Mel bands."),
-    ("fmin", 0.0, "Lowest mel frequency in Hz."),
-    ("fmax", 8000.0, "Highest mel frequency in Hz."),
-    ("min_level_db", -115.0, "Floor of the mel amplitude in dB, applied before ref_level_db is subtracted."),
-    ("min_db", -115.0, "dB value mapped to -max_abs_value by the normalisation (course utils/audio.py)."),
-    ("ref_level_db", 20.0, "Reference level subtracted from the dB mel."),
-    ("max_abs_value", 4.0, "Mels are normalised symmetrically to [-max_abs_value, max_abs_value]."),
-    ("trim_fft_size", 512, "Frame length of the silence trimmer."),
-    ("trim_hop_size", 128, "Hop of the silence trimmer."),
-    ("trim_top_db", 30.0, "Silence threshold in dB below the peak."),
-    ("num_silent_frames", 4, "Silence kept around the trimmed audio, in hops (half before, double after)."),
-    ("max_acoustic_length", 2000, "Utterances with more mel frames are skipped by preprocessing."),
-    ("griffin_lim_power", 1.5, "Magnitudes are raised to this power before Griffin-Lim."),
-    ("griffin_lim_iters", 60, "Griffin-Lim iterations."),
-    ("synthesize_wave", True, "synthesize.py writes Griffin-Lim wavs (its --wav / --no_wav flags override)."),
-    # Model.
-    ("outputs_per_step", 5, "r: mel frames per decoder step (the course recipe uses 2)."),
-    ("phone_embedding_dim", 512, "Phone embedding size."),
-    ("encoder_prenet_units", [512, 512], "Encoder pre-net layer sizes."),
-    ("encoder_prenet_dropout", 0.1, "Encoder pre-net dropout rate (kept on at inference, as in the course)."),
-    ("cbhg_bank_size", 16, "CBHG conv bank: kernel sizes 1..K."),
-    ("cbhg_bank_filters", 128, "CBHG conv bank filters per kernel size."),
-    ("cbhg_projection_filters", [512, 512], "CBHG conv projection widths (the last one: the residual's)."),
-    ("cbhg_projection_kernel_size", 3, "CBHG conv projection kernel."),
-    ("cbhg_highway_units", 128, "CBHG highway width (a dense layer maps the residual sum to it)."),
-    ("cbhg_highway_layers", 4, "CBHG highway layers."),
-    ("cbhg_gru_units", 128, "CBHG GRU units per direction (memory width is twice this)."),
-    ("cbhg_gru_reset_after", False, "CBHG GRU applies the reset gate after the matmul (cuDNN's GRU); the "
-                                    "course's TF1 GRUCell applies it before (false)."),
-    ("decoder_prenet_units", [256, 256], "Decoder pre-net layer sizes."),
-    ("decoder_prenet_dropout", 0.2, "Decoder pre-net dropout rate (kept on at inference, as in the course)."),
-    ("decoder_rnn_units", [1024, 1024], "Decoder zoneout-LSTM layer sizes."),
-    ("zoneout_rate", 0.1, "Zoneout rate of the decoder LSTMs (random in training, expectation at inference)."),
-    ("attention_type", "gmm", "One of bahdanau, location_sensitive, gmm, dca."),
-    ("attention_dim", 128, "Hidden size of content-based and location-sensitive attention."),
-    ("location_filters", 32, "Location-sensitive attention: filters over cumulative alignments."),
-    ("location_kernel_size", 31, "Location-sensitive attention: filter length."),
-    ("gmm_version", "v2b", "GMM attention version: v0, v1, v2, v2b (Battenberg et al. 2019, Table 1)."),
-    ("gmm_num_mixtures", 5, "GMM attention: mixture components K."),
-    ("gmm_hidden_units", 256, "GMM attention: hidden units of the MLP on the query."),
-    ("gmm_hidden_activation", "relu", "GMM attention: MLP activation (the paper uses tanh with 128 units)."),
-    ("dca_filters", 8, "Dynamic convolution attention: static filters, and dynamic filters."),
-    ("dca_kernel_size", 21, "Dynamic convolution attention: length of the static and dynamic filters."),
-    ("dca_prior_alpha", 0.1, "Dynamic convolution attention: beta-binomial prior alpha."),
-    ("dca_prior_beta", 0.9, "Dynamic convolution attention: beta-binomial prior beta."),
-    ("dca_prior_length", 11, "Dynamic convolution attention: length of the causal prior filter."),
-    ("dca_prior_floor", 1e-6, "Dynamic convolution attention: floor of the prior before its log."),
-    ("postnet_layers", 5, "Post-net conv layers."),
-    ("postnet_filters", 512, "Post-net channels."),
-    ("postnet_kernel_size", 5, "Post-net kernel size."),
-    ("postnet_dropout", 0.0, "Post-net dropout rate (training only)."),
-    ("stop_threshold", 0.5, "Inference stops when the stop probability exceeds this."),
-    ("min_decoder_steps", 12, "Inference runs at least this many decoder steps (course: time > min_iters=10, "
-                          "so the 12th step is the first that may stop)."),
-    ("max_frames_per_phone", 20, "Inference step limit grows with the input: max frames = this x phones."),
-)
-
-# The small preset: the same model at a size that trains in minutes on 2 CPU cores (tests and the demo).
-_PRESET_SMALL = {
-    "batch_size": 16,
-    "start_lr": 2e-3,
-    "end_lr": 1e-4,
-    "start_decay": 2000,
-    "decay_steps": 2000,
-    "save_summary_steps": 100,
-    "save_checkpoints_steps": 200,
-    "phone_embedding_dim": 64,
-    "encoder_prenet_units": [64, 64],
-    "cbhg_bank_size": 4,
-    "cbhg_bank_filters": 32,
-    "cbhg_projection_filters": [64, 64],
-    "cbhg_highway_units": 64,
-    "cbhg_highway_layers": 2,
-    "cbhg_gru_units": 64,
-    "decoder_prenet_units": [64, 64],
-    "decoder_rnn_units": [128, 128],
-    "attention_dim": 64,
-    "gmm_hidden_units": 64,
-    "postnet_layers": 3,
-    "postnet_filters": 64,
-    "postnet_dropout": 0.1,
-}
 
 # Keys of the course's hparams.yaml that select one of the course's classes: accepted when they name the
 # one this port implements (the `supported_*` lists are accepted as they are).
@@ -140,24 +36,6 @@ _COURSE_LISTS = ("supported_preprocess_type", "supported_acoustic_type")
 _DERIVED_FROM_N_FFT = {"num_freq": lambda n_fft: n_fft // 2 + 1, "fft_size": lambda n_fft: n_fft}
 # Course names of our hparams.
 _ALIASES = {"power": "griffin_lim_power"}
-
-_POSITIVE = ("batch_size", "start_decay", "decay_steps", "total_training_steps", "save_summary_steps",
-             "save_checkpoints_steps", "keep_checkpoint_max", "sample_rate", "n_fft", "hop_size",
-             "win_size", "acoustic_dim", "trim_fft_size", "trim_hop_size", "max_acoustic_length",
-             "griffin_lim_iters", "outputs_per_step", "phone_embedding_dim", "cbhg_bank_size",
-             "cbhg_bank_filters", "cbhg_projection_kernel_size", "cbhg_highway_units", "cbhg_gru_units",
-             "attention_dim", "location_filters", "location_kernel_size", "gmm_num_mixtures",
-             "gmm_hidden_units", "postnet_layers", "postnet_filters", "postnet_kernel_size",
-             "max_frames_per_phone", "dca_filters", "dca_kernel_size",
-             "dca_prior_alpha", "dca_prior_beta", "dca_prior_length", "dca_prior_floor", "num_buckets", "start_lr", "end_lr",
-             "max_abs_value", "griffin_lim_power")
-_NON_NEGATIVE = ("num_silent_frames", "cbhg_highway_layers", "min_decoder_steps", "fmin", "gradclip_value",
-                 "cross_entropy_pos_weight", "trim_top_db")
-_RATES = ("encoder_prenet_dropout", "decoder_prenet_dropout", "zoneout_rate", "postnet_dropout",
-          "stop_threshold", "decay_rate", "adam_beta1", "adam_beta2")
-_POSITIVE_LISTS = ("encoder_prenet_units", "cbhg_projection_filters", "decoder_prenet_units",
-                   "decoder_rnn_units")
-
 
 class HParamsError(ValueError):
     """An unknown hyper-parameter name or an invalid value; the message names the key."""
@@ -193,7 +71,7 @@ class HParams:
     def to_yaml(self):
         """The values as flat YAML, each key preceded by its documentation."""
         lines = ["# Effective hyper-parameters (load with --config)."]
-        for name, _, doc in _DEFINITIONS:
+        for name, _, doc in DEFINITIONS:
             lines.append(f"# {doc}")
             lines.append(yaml.safe_dump({name: self._values[name]}, default_flow_style=True,
                                         allow_unicode=True).strip().strip("{}"))
@@ -207,8 +85,8 @@ class HParams:
         return f"HParams({self._values!r})"
 
 
-_DEFAULTS = {name: default for name, default, _ in _DEFINITIONS}
-DOCS = {name: doc for name, _, doc in _DEFINITIONS}
+_DEFAULTS = {name: default for name, default, _ in DEFINITIONS}
+DOCS = {name: doc for name, _, doc in DEFINITIONS}
 
 
 def _unknown_message(name):
@@ -278,16 +156,16 @@ def _coerce(name, value, default):
 def validate(hparams):
     """Checks ranges and choices; returns the same object or raises HParamsError naming the key."""
     values = hparams.values()
-    for name in _POSITIVE:
+    for name in POSITIVE:
         if not values[name] > 0 or (isinstance(values[name], float) and math.isinf(values[name])):
             raise HParamsError(f"hparam {name!r}: must be > 0, got {values[name]!r}")
-    for name in _NON_NEGATIVE:
+    for name in NON_NEGATIVE:
         if values[name] < 0:
             raise HParamsError(f"hparam {name!r}: must be >= 0, got {values[name]!r}")
-    for name in _RATES:
+    for name in RATES:
         if not 0.0 <= values[name] < 1.0:
             raise HParamsError(f"hparam {name!r}: must be in [0, 1), got {values[name]!r}")
-    for name in _POSITIVE_LISTS:
+    for name in POSITIVE_LISTS:
         if not values[name] or any(unit <= 0 for unit in values[name]):
             raise HParamsError(f"hparam {name!r}: must be a non-empty list of positive sizes, "
                                f"got {values[name]!r}")
@@ -412,7 +290,7 @@ def load_hparams(config_path=None, overrides="", preset="course"):
         raise HParamsError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = dict(_DEFAULTS)
     if preset == "small":
-        values.update(_PRESET_SMALL)
+        values.update(PRESET_SMALL)
     checks = []
     if config_path:
         try:

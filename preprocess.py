@@ -10,12 +10,10 @@ the rerun finishes the rest. Exit code 1 when nothing could be processed, the ru
 (one `error:` line, see tacotron/cli.py), else 0.
 """
 import os
-import sys
 
 from absl import app
 from absl import flags
 from absl import logging
-from tqdm import tqdm
 
 from text.labels import LabelError
 from datasets.preprocessor import PreprocessStopped
@@ -40,12 +38,6 @@ flags.DEFINE_boolean("overwrite", False, "Recompute utterances whose outputs alr
 flags.mark_flags_as_required(["label_dir", "wav_dir", "out_dir"])
 
 
-def report_skip(message):
-    """One `error: ... (skipped)` line, printed above the progress bar."""
-    with tqdm.external_write_mode(file=sys.stderr):
-        warn(message)
-
-
 def main(argv):
     del argv
     n_jobs = FLAGS.n_jobs if FLAGS.n_jobs > 0 else (os.cpu_count() or 1)
@@ -53,7 +45,7 @@ def main(argv):
         hp = load_hparams(FLAGS.config, FLAGS.hparams, FLAGS.preset)
         result = preprocess_corpus(FLAGS.label_dir, FLAGS.wav_dir, FLAGS.out_dir, hp,
                                    valid_size=FLAGS.valid_size, n_jobs=n_jobs, overwrite=FLAGS.overwrite,
-                                   progress=True, report=report_skip)
+                                   progress=True, report=warn)
     except (HParamsError, LabelError, ValueError, PreprocessStopped) as error:
         fail(str(error))
     logging.info(result.summary())

@@ -24,7 +24,6 @@ import sys
 
 from absl import app
 from absl import flags
-from tqdm import tqdm
 
 import hparams as hparams_lib
 from text.labels import LabelError
@@ -33,6 +32,7 @@ from tacotron.cli import fail
 from tacotron.cli import warn
 from tacotron.inference import ModelLoadError
 from tacotron.progress import Progress
+from tacotron.progress import write_above
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint_dir", None, "A train.py --log_dir (latest checkpoint and its hparams.yaml).")
@@ -68,8 +68,7 @@ def synthesize_all(synthesizer, utterances, output_dir, batch_size):
             except OSError as error:
                 raise synthesis.SynthesisStopped(error, len(done), len(utterances)) from error
             done.append(result._replace(mel=None, alignment=None, wav=None))
-            with tqdm.external_write_mode(file=sys.stdout):  # above the bar, when there is one
-                print(synthesis.summary_line(result), flush=True)
+            write_above(synthesis.summary_line(result), sys.stdout)
             progress.update(len(done))
     finally:
         progress.close()

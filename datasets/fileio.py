@@ -61,6 +61,13 @@ def remove_stale_temps(directory, target=None):
     return removed
 
 
+def write_error_line(error):
+    """One line for a failed write: "<file>: cannot write (<reason>)" when the OSError names both."""
+    if error.filename and error.strerror:
+        return f"{error.filename}: cannot write ({error.strerror})"
+    return str(error)
+
+
 def _named(error, path):
     """`error` naming `path` instead of a temporary file (or nothing)."""
     if error.errno is None:

@@ -296,8 +296,8 @@ def _run_jobs(jobs, out_dir, features, max_frames, overwrite, n_jobs, progress):
 
 def _stopped_message(error, num_done, num_jobs):
     """One line: what failed, how far the run got, and that what was done is kept."""
-    if isinstance(error, OSError) and error.filename and error.strerror:
-        what = f"{error.filename}: cannot write ({error.strerror})"
+    if isinstance(error, OSError):
+        what = fileio.write_error_line(error)
     elif isinstance(error, concurrent.futures.process.BrokenProcessPool):
         what = "a worker process died (killed, or out of memory?)"
     else:

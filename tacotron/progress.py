@@ -18,6 +18,12 @@ def format_seconds(seconds):
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
+def write_above(message, stream):
+    """Prints one line to `stream` above any progress bar on the terminal (a plain print when there is none)."""
+    with tqdm.external_write_mode(file=stream):
+        print(message, file=stream, flush=True)
+
+
 class Progress:
     """Args:
         total: the count that ends the loop; initial: where it starts (a resumed run).

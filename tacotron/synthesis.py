@@ -59,9 +59,7 @@ class SynthesisStopped(RuntimeError):
     """
 
     def __init__(self, error, num_done, total):
-        what = (f"{error.filename}: cannot write ({error.strerror})" if error.filename and error.strerror
-                else str(error))
-        super().__init__(f"{what}; stopped after {num_done} of {total} utterances (those are complete, this "
+        super().__init__(f"{fileio.write_error_line(error)}; stopped after {num_done} of {total} utterances (those are complete, this "
                          "one left no file)")
 
 
