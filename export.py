@@ -25,6 +25,7 @@ from tacotron.export_module import TacotronExport
 from tacotron.export_module import phone_inventory_lines
 from tacotron.inference import ModelLoadError
 from tacotron.inference import load_model
+from tacotron.inference import parse_window
 from tacotron.griffin_lim import griffin_lim_from_hparams
 
 FLAGS = flags.FLAGS
@@ -32,6 +33,8 @@ flags.DEFINE_string("checkpoint_dir", None, "A train.py --log_dir (hparams.yaml 
 flags.DEFINE_string("output_dir", None, "SavedModel directory to write (for TF Serving: <model_base>/<version>).")
 flags.DEFINE_integer("seed", None, "Pre-net dropout seed of serving_default and synthesize_wav "
                                    "(default: random_seed of the checkpoint's hparams).")
+flags.DEFINE_string("attention_window", None, "Fix the synthesis attention window in the SavedModel: \"BACK,AHEAD\" "
+                    "(e.g. 1,3) or off (default: the run's hparam attention_window). Not for GMM attention.")
 
 INT32_MAX = 2 ** 31 - 1
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -66,13 +69,14 @@ def clean_up_killed_export(output_dir):
     fileio.remove_stale_temps(os.path.dirname(output_dir), target=os.path.basename(output_dir))
 
 
-def export_saved_model(checkpoint_dir, output_dir, seed=None):
+def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=None):
     """Restores the latest checkpoint of a training directory and writes the SavedModel.
 
     Args:
         checkpoint_dir: a train.py --log_dir.
         output_dir: the SavedModel directory (absent, empty, or an earlier SavedModel that is replaced).
         seed: int32 dropout seed of serving_default and synthesize_wav (default: hparams random_seed).
+        attention_window: None (the run's hparam), [] (off) or [back, ahead], fixed in the SavedModel.
     Returns:
         (output_dir, checkpoint_path, seed)
     Raises:
@@ -83,7 +87,7 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None):
     output_dir = os.path.abspath(output_dir)
     clean_up_killed_export(output_dir)
     check_output_dir(output_dir)
-    model, hp, checkpoint_path = load_model(checkpoint_dir)
+    model, hp, checkpoint_path = load_model(checkpoint_dir, attention_window=attention_window)
     seed = hp.random_seed if seed is None else seed
     if not 0 <= seed <= INT32_MAX:
         raise ExportError(f"--seed={seed}: must be in [0, {INT32_MAX}]")
@@ -117,9 +121,10 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # TensorFlow's SavedModel writer logs every step at INFO
     tf.get_logger().setLevel("ERROR")
     try:
+        window = None if FLAGS.attention_window is None else parse_window(FLAGS.attention_window)
         output_dir, checkpoint_path, seed = export_saved_model(FLAGS.checkpoint_dir, FLAGS.output_dir,
-                                                               FLAGS.seed)
-    except (ModelLoadError, ExportError) as error:
+                                                               FLAGS.seed, window)
+    except (ModelLoadError, ExportError, ValueError) as error:
         fail(str(error))
     except OSError as error:
         fail(f"{fileio.write_error_line(error)}; the previous model, if any, is unchanged")

@@ -175,6 +175,13 @@ def validate(hparams):
     if values["gmm_version"] not in GMM_VERSIONS:
         raise HParamsError(f"hparam 'gmm_version': unknown version {values['gmm_version']!r}; "
                            f"choose one of {', '.join(GMM_VERSIONS)}")
+    window = values["attention_window"]
+    if window and (len(window) != 2 or any(not isinstance(v, int) or v < 0 for v in window)):
+        raise HParamsError(f"hparam 'attention_window': must be [] or [back, ahead] of non-negative integers, "
+                           f"got {window!r}")
+    if window and values["attention_type"] == "gmm":
+        raise HParamsError("hparam 'attention_window': applies to bahdanau, location_sensitive and dca "
+                           "attention; GMM attention moves forward by itself (set it to [])")
     if values["end_lr"] > values["start_lr"]:
         raise HParamsError("hparam 'end_lr': must not exceed start_lr")
     if values["min_db"] >= 0 or values["min_level_db"] >= 0:

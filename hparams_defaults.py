@@ -16,6 +16,11 @@ DEFINITIONS = (
     ("adam_beta2", 0.999, "Adam beta_2."),
     ("adam_epsilon", 1e-6, "Adam epsilon."),
     ("cross_entropy_pos_weight", 20.0, "pos_weight of the stop-token sigmoid cross-entropy."),
+    ("guided_attention_weight", 0.0, "Weight of the guided attention loss (Tachibana et al. 2018), which "
+                                     "penalises attention far from the diagonal; 0 = off (the course has none). "
+                                     "1.0 makes content-based and location-sensitive attention align quickly."),
+    ("guided_attention_sigma", 0.4, "Width of the guided attention loss's penalty-free band (as a fraction "
+                                    "of the lengths)."),
     ("gradclip_value", 1.0, "Gradients are clipped to this global norm."),
     ("total_training_steps", 400000, "Training stops at this step unless --max_steps says otherwise."),
     ("save_summary_steps", 1000, "TensorBoard summaries (losses, images, audio) every N steps."),
@@ -67,6 +72,9 @@ DEFINITIONS = (
     ("attention_dim", 128, "Hidden size of content-based and location-sensitive attention."),
     ("location_filters", 32, "Location-sensitive attention: filters over cumulative alignments."),
     ("location_kernel_size", 31, "Location-sensitive attention: filter length."),
+    ("attention_window", [], "Synthesis only, bahdanau / location_sensitive / dca: [back, ahead] attends only "
+                             "to encoder steps that close to the previous step's peak (ESPnet's attention "
+                             "constraint); [] = off."),
     ("gmm_version", "v2b", "GMM attention version: v0, v1, v2, v2b (Battenberg et al. 2019, Table 1)."),
     ("gmm_num_mixtures", 5, "GMM attention: mixture components K."),
     ("gmm_hidden_units", 256, "GMM attention: hidden units of the MLP on the query."),
@@ -121,9 +129,9 @@ POSITIVE = ("batch_size", "start_decay", "decay_steps", "total_training_steps", 
              "attention_dim", "location_filters", "location_kernel_size", "gmm_num_mixtures",
              "gmm_hidden_units", "postnet_layers", "postnet_filters", "postnet_kernel_size",
              "max_frames_per_phone", "dca_filters", "dca_kernel_size",
-             "dca_prior_alpha", "dca_prior_beta", "dca_prior_length", "dca_prior_floor", "num_buckets", "start_lr", "end_lr",
+             "dca_prior_alpha", "dca_prior_beta", "dca_prior_length", "dca_prior_floor", "num_buckets", "guided_attention_sigma", "start_lr", "end_lr",
              "max_abs_value", "griffin_lim_power")
-NON_NEGATIVE = ("num_silent_frames", "cbhg_highway_layers", "min_decoder_steps", "fmin", "gradclip_value",
+NON_NEGATIVE = ("guided_attention_weight", "num_silent_frames", "cbhg_highway_layers", "min_decoder_steps", "fmin", "gradclip_value",
                  "cross_entropy_pos_weight", "trim_top_db")
 RATES = ("encoder_prenet_dropout", "decoder_prenet_dropout", "zoneout_rate", "postnet_dropout",
           "stop_threshold", "decay_rate", "adam_beta1", "adam_beta2")

@@ -31,6 +31,7 @@ from tacotron import synthesis
 from tacotron.cli import fail
 from tacotron.cli import warn
 from tacotron.inference import ModelLoadError
+from tacotron.inference import parse_window
 from tacotron.progress import Progress
 from tacotron.progress import write_above
 
@@ -50,6 +51,9 @@ flags.DEFINE_integer("seed", None, "Pre-net dropout seed of the run (default: hp
 flags.DEFINE_integer("griffin_lim_iters", None, "Griffin-Lim iterations (default: hparams).", lower_bound=1)
 flags.DEFINE_bool("wav", None, "Write Griffin-Lim wavs (default: the model's hparam synthesize_wave, true "
                   "unless a config such as the course's hparams.yaml sets it false).")
+flags.DEFINE_string("attention_window", None, "Synthesis with a checkpoint: attend only from BACK tokens before to "
+                    "AHEAD after the previous step's peak, as \"BACK,AHEAD\" (e.g. 1,3), or off (default: the "
+                    "hparam attention_window). Not for GMM attention.")
 flags.DEFINE_bool("no_wav", False, "Skip Griffin-Lim: write mels and alignments only (same as --nowav).")
 
 
@@ -93,10 +97,12 @@ def main(argv):
     if not utterances:
         fail("nothing to synthesise")
     try:
+        window = None if FLAGS.attention_window is None else parse_window(FLAGS.attention_window)
         synthesizer = synthesis.load_synthesizer(FLAGS.checkpoint_dir, FLAGS.saved_model, FLAGS.seed,
                                                  FLAGS.griffin_lim_iters,
-                                                 with_wav=False if FLAGS.no_wav else FLAGS.wav)
-    except (ModelLoadError, hparams_lib.HParamsError) as error:
+                                                 with_wav=False if FLAGS.no_wav else FLAGS.wav,
+                                                 attention_window=window)
+    except (ModelLoadError, hparams_lib.HParamsError, ValueError) as error:
         fail(str(error))
     synthesizer.prepare()
     try:

@@ -43,29 +43,35 @@ from text.phones_mix import PAD_ID  # noqa: E402
 from text.phones_mix import phones_to_ids  # noqa: E402
 from tacotron import alignment_metrics as metrics  # noqa: E402
 from tacotron.checkpoints import make_checkpoint  # noqa: E402
+from tacotron.progress import Progress  # noqa: E402
 from tacotron.run_dir import write_run  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
 from tacotron.inference import utterance_seed  # noqa: E402
 from attention_report import ALIGNED  # noqa: E402  (benchmarks/, the script's own folder)
+from mechanisms import MECHANISMS  # noqa: E402
 from attention_report import IN_A_ROW  # noqa: E402
 from attention_report import MULTIPLES  # noqa: E402
 from attention_report import plot_curves  # noqa: E402
 from attention_report import plot_grid  # noqa: E402
 from attention_report import write_doc  # noqa: E402
 
-# Mechanism name -> (attention_type, gmm_version); gmm_version is ignored by the non-GMM mechanisms.
-MECHANISMS = {"bahdanau": ("bahdanau", "v2b"), "location_sensitive": ("location_sensitive", "v2b"),
-              "gmm_v0": ("gmm", "v0"), "gmm_v1": ("gmm", "v1"), "gmm_v2": ("gmm", "v2"),
-              "gmm_v2b": ("gmm", "v2b"), "dca": ("dca", "v2b")}
+DEFAULT_MECHANISMS = list(MECHANISMS)
+# Attention window [back, ahead] with which the softmax mechanisms are scored a second time (ESPnet's default
+# attention constraint: 1 back, 3 ahead); the "windowed" scores of a run.
+WINDOW = [1, 3]
 # Flag values of --quick, used where the flag is not given explicitly.
 QUICK = {"mechanisms": ["gmm_v2b", "bahdanau"], "seeds": 1, "steps": 30, "eval_every": 10,
          "num_utterances": 40, "valid_size": 4, "long_utterances": 2, "min_tokens": 8, "max_tokens": 16}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out_dir", "/tmp/attention_benchmark", "Scratch directory: corpora, features, runs/ "
-                    "(checkpoints), results.json.")
-flags.DEFINE_string("doc", "docs/attention_benchmark.md", "Markdown report; PNGs go to the folder without .md.")
-flags.DEFINE_list("mechanisms", list(MECHANISMS), f"Mechanisms to compare: {', '.join(MECHANISMS)}.")
+                    "(checkpoints), results.json, and the report unless --doc is given.")
+flags.DEFINE_string("doc", None, "Markdown report; PNGs go to the folder without .md. Default: "
+                    "<out_dir>/attention_benchmark.md, so that a quick or partial run never overwrites the published "
+                    "report (pass --doc docs/attention_benchmark.md to publish).")
+flags.DEFINE_list("mechanisms", DEFAULT_MECHANISMS, f"Mechanisms to compare: {', '.join(MECHANISMS)}.")
+flags.DEFINE_string("hparams", "", "Overrides applied to every run after the small preset, e.g. "
+                    "\"outputs_per_step=2,start_lr=1e-3\" (for experiments; the report lists them).")
 flags.DEFINE_integer("seeds", 2, "Training runs per mechanism (random_seed 1, 2, ...).")
 flags.DEFINE_integer("steps", 2500, "Training steps per run.")
 flags.DEFINE_integer("eval_every", 100, "Teacher-forced valid accuracy every N steps (steps to align).")
@@ -74,6 +80,10 @@ flags.DEFINE_integer("valid_size", 32, "Held-out valid utterances of the trainin
 flags.DEFINE_integer("long_utterances", 8, "Utterances per long set (1x, 2x, 4x, 8x).")
 flags.DEFINE_integer("min_tokens", 15, "Fewest tokens of a training utterance.")
 flags.DEFINE_integer("max_tokens", 40, "Most tokens of a training utterance.")
+flags.DEFINE_bool("stop_when_aligned", False, "End a run once it is aligned (for experiments that only want "
+                  "steps to align; its later scores then come from fewer steps).")
+flags.DEFINE_bool("report_only", False, "Rewrite the report from --out_dir's results.json and pictures.npz "
+                  "(after changing the report's code) without training.")
 flags.DEFINE_bool("quick", False, f"Tiny end-to-end run for CI: {QUICK} unless given.")
 
 
@@ -145,8 +155,9 @@ def build_data(out_dir, hp):
     return train_dir, sets, lengths
 
 
-def alignment_functions(model, hp):
-    """tf.functions (traced once each): teacher-forced and free-running alignments of a batch."""
+def alignment_functions(model, hp, window=None):
+    """tf.functions (traced once each): teacher-forced and free-running alignments of a batch; the free-running
+    one with the attention window `window` ([back, ahead], [] = off, None = the hparam's)."""
     int_matrix, int_vector = tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)
 
     @tf.function(input_signature=[int_matrix, int_vector, tf.TensorSpec([None, None, hp.acoustic_dim]),
@@ -156,7 +167,7 @@ def alignment_functions(model, hp):
 
     @tf.function(input_signature=[int_matrix, int_vector, int_vector])
     def free(phones, input_lengths, seeds):
-        outputs = model.infer(phones, input_lengths, seeds)
+        outputs = model.infer(phones, input_lengths, seeds, attention_window=window)
         return outputs["alignments"], outputs["mel_lengths"], outputs["hit_max_steps"], outputs["mel"]
 
     return forced, free
@@ -188,39 +199,10 @@ def free_running(free, batch, r, seed):
     return scores, cut
 
 
-def train_and_score(mechanism, seed, hp, train_dir, sets):
-    """One run: trains, tracks valid accuracy, scores every set. Returns (result dict, first alignments)."""
-    attention_type, gmm_version = MECHANISMS[mechanism]
-    hp = hp.replace(attention_type=attention_type, gmm_version=gmm_version, random_seed=seed)
-    keras.utils.set_random_seed(seed)
-    trainer = build_trainer(hp)
-    model, train_step = trainer.model, trainer.train_step
-    forced, free = alignment_functions(model, hp)
-    r, steps, history, diverged_at = hp.outputs_per_step, setting("steps"), [], None
-    iterator = iter(dataset_from_hparams(train_dir, "train", hp, training=True))
-    start = time.perf_counter()
-    eval_seconds = 0.0
-    for step in range(1, steps + 1):
-        loss = float(train_step(next(iterator))["loss"])
-        if not np.isfinite(loss):
-            diverged_at = step
-            break
-        if step % setting("eval_every") == 0 or step == steps:
-            eval_start = time.perf_counter()
-            accuracy = np.mean([a for batch in sets["valid"] for a in tf_accuracies(forced, batch, r)[0]])
-            history.append((step, float(accuracy)))
-            print(f"{mechanism} seed {seed} step {step}: loss {loss:.3f}, valid TF accuracy {accuracy:.3f}",
-                  flush=True)
-            eval_seconds += time.perf_counter() - eval_start
-    train_seconds = time.perf_counter() - start - eval_seconds
-    run_dir = os.path.join(FLAGS.out_dir, "runs", f"{mechanism}_seed{seed}")  # a train.py-style --log_dir
-    write_run(run_dir, hp, make_checkpoint(model))
-    result = {"mechanism": mechanism, "seed": seed, "history": history, "diverged_at": diverged_at,
-              "steps_to_align": metrics.steps_to_align(history, ALIGNED, IN_A_ROW),
-              "train_seconds": train_seconds,
-              "seconds_per_step": train_seconds / max(step, 1), "final_loss": loss, "sets": {},
-              "parameters": model.count_params()}
-    pictures = {}
+def score_sets(forced, free, sets, r, seed):
+    """Teacher-forced and free-running scores of every set: ({set name: summary}, {set name: (first
+    teacher-forced alignment, first free-running alignment)})."""
+    summaries, pictures = {}, {}
     for name, batches in sets.items():
         accuracies, free_scores, forced_cut, free_cut = [], [], [], []
         for batch in batches:
@@ -238,8 +220,51 @@ def train_and_score(mechanism, seed, hp, train_dir, sets):
         summary["utterances"] = [dict(scores, tf_accuracy=accuracy, max_attended=int(np.max(
             metrics.attended_phone(cut))), input_length=int(cut.shape[1]), steps=int(cut.shape[0]))
             for scores, accuracy, cut in zip(free_scores, accuracies, free_cut)]
-        result["sets"][name] = summary
+        summaries[name] = summary
         pictures[name] = (forced_cut[0], free_cut[0])
+    return summaries, pictures
+
+
+def train_and_score(mechanism, seed, hp, train_dir, sets, progress):
+    """One run: trains, tracks valid accuracy, scores every set. Returns (result dict, first alignments).
+
+    progress: a tacotron.progress.Progress over all runs' steps; this run's steps start at progress.done.
+    """
+    hp = hp.replace(random_seed=seed, **MECHANISMS[mechanism])
+    keras.utils.set_random_seed(seed)
+    trainer = build_trainer(hp)
+    model, train_step = trainer.model, trainer.train_step
+    forced, free = alignment_functions(model, hp)
+    r, steps, history, diverged_at = hp.outputs_per_step, setting("steps"), [], None
+    iterator = iter(dataset_from_hparams(train_dir, "train", hp, training=True))
+    start, offset, accuracy = time.perf_counter(), progress.done, float("nan")
+    eval_seconds = 0.0
+    for step in range(1, steps + 1):
+        loss = float(train_step(next(iterator))["loss"])
+        if not np.isfinite(loss):
+            diverged_at = step
+            break
+        if step % setting("eval_every") == 0 or step == steps:
+            eval_start = time.perf_counter()
+            accuracy = float(np.mean([a for batch in sets["valid"] for a in tf_accuracies(forced, batch, r)[0]]))
+            history.append((step, accuracy))
+            eval_seconds += time.perf_counter() - eval_start
+        progress.update(offset + step, run=f"{mechanism} seed {seed}", step=step, loss=f"{loss:.3f}",
+                        accuracy=f"{accuracy:.2f}")
+        if FLAGS.stop_when_aligned and metrics.steps_to_align(history, ALIGNED, IN_A_ROW) is not None:
+            progress.total -= steps - step  # the steps this run skips
+            break
+    train_seconds = time.perf_counter() - start - eval_seconds
+    run_dir = run_path(FLAGS.out_dir, mechanism, seed)  # a train.py-style --log_dir
+    write_run(run_dir, hp, make_checkpoint(model))
+    result = {"mechanism": mechanism, "seed": seed, "history": history, "diverged_at": diverged_at,
+              "steps_to_align": metrics.steps_to_align(history, ALIGNED, IN_A_ROW), "trained_steps": step,
+              "train_seconds": train_seconds,
+              "seconds_per_step": train_seconds / max(step, 1), "final_loss": loss, "sets": {},
+              "parameters": model.count_params()}
+    result["sets"], pictures = score_sets(forced, free, sets, r, seed)
+    if hp.attention_type != "gmm":  # the same weights, synthesising with the attention window
+        result["windowed"], _ = score_sets(forced, alignment_functions(model, hp, WINDOW)[1], sets, r, seed)
     result["total_seconds"] = time.perf_counter() - start
     keras.backend.clear_session()
     return result, pictures
@@ -251,36 +276,118 @@ def main(argv):
     unknown = [name for name in setting("mechanisms") if name not in MECHANISMS]
     if unknown:
         raise app.UsageError(f"unknown mechanisms {unknown}; choose from {', '.join(MECHANISMS)}")
-    hp = hparams_lib.load_hparams(preset="small")
+    hp = hparams_lib.load_hparams(preset="small", overrides=FLAGS.hparams)
+    doc = FLAGS.doc or os.path.join(FLAGS.out_dir, "attention_benchmark.md")
+    if FLAGS.report_only:
+        info, by_mechanism, lengths, pictures = load_results(FLAGS.out_dir)
+        report(doc, info, by_mechanism, lengths, pictures)
+        return
     train_dir, sets, lengths = build_data(FLAGS.out_dir, hp)
     data_seconds = time.perf_counter() - start
     by_mechanism, pictures = {}, {}
-    for mechanism in setting("mechanisms"):
-        for seed in range(1, setting("seeds") + 1):
-            result, first = train_and_score(mechanism, seed, hp, train_dir, sets)
-            by_mechanism.setdefault(mechanism, []).append(result)
-            pictures.setdefault(mechanism, first)
-            print(f"{mechanism} seed {seed}: steps to align {result['steps_to_align']}, clean "
-                  f"{[round(s['clean'], 2) for s in result['sets'].values()]}, "
-                  f"{(time.perf_counter() - start) / 60:.1f} min so far", flush=True)
-    image_dir = os.path.splitext(FLAGS.doc)[0]
-    os.makedirs(image_dir, exist_ok=True)
-    plot_grid(pictures, lengths, 1, os.path.join(image_dir, "alignments_free_running.png"))
-    plot_grid(pictures, lengths, 0, os.path.join(image_dir, "alignments_teacher_forced.png"))
-    plot_curves(by_mechanism, image_dir)
+    runs = [(mechanism, seed) for mechanism in setting("mechanisms") for seed in range(1, setting("seeds") + 1)]
+    settings = {name: setting(name) for name in ("steps", "eval_every", "num_utterances", "valid_size",
+                                                  "long_utterances", "min_tokens", "max_tokens")}
+    settings.update(hparams=FLAGS.hparams, window=WINDOW)
+    done = {run: load_run(FLAGS.out_dir, *run, settings) for run in runs}
+    progress = Progress(sum(done[run] is None for run in runs) * setting("steps"), "benchmark", "step",
+                        stream=sys.stdout)
+    for mechanism, seed in runs:
+        if done[(mechanism, seed)] is not None:  # a finished run of an interrupted benchmark
+            result, first = done[(mechanism, seed)]
+            progress.write(f"{mechanism} seed {seed}: kept from {run_path(FLAGS.out_dir, mechanism, seed)}")
+        else:
+            result, first = train_and_score(mechanism, seed, hp, train_dir, sets, progress)
+            save_run(FLAGS.out_dir, result, first, settings)
+        by_mechanism.setdefault(mechanism, []).append(result)
+        pictures.setdefault(mechanism, first)
+        progress.write(f"{mechanism} seed {seed}: steps to align {result['steps_to_align']}, clean "
+                       f"{[round(s['clean'], 2) for s in result['sets'].values()]}, "
+                       f"{(time.perf_counter() - start) / 60:.1f} min so far")
+    progress.close()
     runs = [run for runs in by_mechanism.values() for run in runs]
     info = {"steps": setting("steps"), "seeds": setting("seeds"), "eval_every": setting("eval_every"),
             "num_utterances": setting("num_utterances"), "long_utterances": setting("long_utterances"),
-            "out_dir": FLAGS.out_dir, "parameters": f"{runs[0]['parameters'] / 1e6:.2f} M",
+            "out_dir": FLAGS.out_dir, "hparams": FLAGS.hparams, "window": WINDOW,
+            "parameters": f"{runs[0]['parameters'] / 1e6:.2f} M",
             "command": " ".join([".venv/bin/python benchmarks/attention_benchmark.py"]
                                 + [shlex.quote(arg) for arg in sys.argv[1:]]),
             "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}, "
                        f"TensorFlow {tf.__version__}, Keras {keras.__version__}",
             "seconds_per_step": float(np.mean([run["seconds_per_step"] for run in runs])),
-            "data_minutes": data_seconds / 60, "wall_minutes": (time.perf_counter() - start) / 60}
-    fileio.write_text(os.path.join(FLAGS.out_dir, "results.json"), json.dumps({"info": info, "runs": runs}))
-    write_doc(FLAGS.doc, by_mechanism, lengths, info)
-    print(f"wrote {FLAGS.doc} and {image_dir}/*.png in {info['wall_minutes']:.1f} min", flush=True)
+            "data_minutes": data_seconds / 60,
+            "wall_minutes": data_seconds / 60 + sum(run["total_seconds"] for run in runs) / 60}
+    save_results(FLAGS.out_dir, info, runs, lengths, pictures)
+    report(doc, info, by_mechanism, lengths, pictures)
+
+
+def run_path(out_dir, mechanism, seed):
+    """The run's directory: a train.py-style --log_dir, plus result.json and pictures.npz."""
+    return os.path.join(out_dir, "runs", f"{mechanism}_seed{seed}")
+
+
+def save_run(out_dir, result, first, settings):
+    """Writes one finished run's scores and pictures, so that an interrupted benchmark resumes after it."""
+    path = run_path(out_dir, result["mechanism"], result["seed"])
+    temporary = os.path.join(path, "pictures.tmp.npz")
+    np.savez_compressed(temporary, **{f"{name}|{mode}": pair[mode] for name, pair in first.items()
+                                      for mode in (0, 1)})
+    os.replace(temporary, os.path.join(path, "pictures.npz"))
+    fileio.write_text(os.path.join(path, "result.json"), json.dumps({"settings": settings, "result": result}))
+
+
+def load_run(out_dir, mechanism, seed, settings):
+    """(result, pictures) of a run saved with the same settings, else None."""
+    path = run_path(out_dir, mechanism, seed)
+    try:
+        with open(os.path.join(path, "result.json"), encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if saved["settings"] != json.loads(json.dumps(settings)):
+            return None
+        first = {}
+        with np.load(os.path.join(path, "pictures.npz")) as arrays:
+            for key in arrays.files:
+                name, mode = key.split("|")
+                first.setdefault(name, [None, None])[int(mode)] = arrays[key]
+        return saved["result"], first
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def save_results(out_dir, info, runs, lengths, pictures):
+    """results.json (scores) and pictures.npz (the alignments the report draws) in out_dir."""
+    fileio.write_text(os.path.join(out_dir, "results.json"),
+                      json.dumps({"info": info, "runs": runs, "lengths": lengths}))
+    arrays = {f"{mechanism}|{name}|{mode}": pair[mode] for mechanism, sets in pictures.items()
+              for name, pair in sets.items() for mode in (0, 1)}
+    temporary = os.path.join(out_dir, "pictures.tmp.npz")
+    np.savez_compressed(temporary, **arrays)
+    os.replace(temporary, os.path.join(out_dir, "pictures.npz"))
+
+
+def load_results(out_dir):
+    """What save_results wrote: (info, {mechanism: runs}, lengths, pictures)."""
+    with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
+        saved = json.load(handle)
+    by_mechanism, pictures = {}, {}
+    for run in saved["runs"]:
+        by_mechanism.setdefault(run["mechanism"], []).append(run)
+    with np.load(os.path.join(out_dir, "pictures.npz")) as arrays:
+        for key in arrays.files:
+            mechanism, name, mode = key.split("|")
+            pictures.setdefault(mechanism, {}).setdefault(name, [None, None])[int(mode)] = arrays[key]
+    return saved["info"], by_mechanism, saved["lengths"], pictures
+
+
+def report(doc, info, by_mechanism, lengths, pictures):
+    """Writes the markdown report and its pictures (the folder named like `doc` without .md)."""
+    image_dir = os.path.splitext(doc)[0]
+    os.makedirs(image_dir, exist_ok=True)
+    plot_grid(pictures, lengths, 1, os.path.join(image_dir, "alignments_free_running.png"))
+    plot_grid(pictures, lengths, 0, os.path.join(image_dir, "alignments_teacher_forced.png"))
+    plot_curves(by_mechanism, image_dir)
+    write_doc(doc, by_mechanism, lengths, info)
+    print(f"wrote {doc} and {image_dir}/*.png", flush=True)
 
 
 if __name__ == "__main__":

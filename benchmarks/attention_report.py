@@ -19,6 +19,8 @@ MULTIPLES = (1, 2, 4, 8)
 ALIGNED = 0.8  # teacher-forced valid accuracy that counts as "aligned" ...
 IN_A_ROW = 3  # ... at this many evaluations in a row
 HOLDS = 0.5    # free-running clean share from which a mechanism "holds" at a length
+# The hand-written study of why content-based attention aligns or not, included in the report as it is.
+STUDY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "attention_study.md")
 METRICS = (("tf_accuracy", "TF accuracy"), ("reaches_end", "reaches end"), ("skipped_phones", "skipped/utt"),
            ("repeated_phones", "repeats/utt"), ("stopped", "stop fired"), ("length_ratio", "length ratio"),
            ("clean", "clean"), ("dtw_accuracy", "FR accuracy"))
@@ -54,7 +56,9 @@ def num_aligned(runs):
 
 
 def paper_rows(by_mechanism, steps):
-    """(paper's finding, measured here, verdict) for the mechanisms that were run."""
+    """(paper's finding, measured here, verdict) for the mechanisms that were run. A mechanism that did not
+    align on its own is judged by its "+guided" row when there is one (the guided loss acts in training only,
+    so length generalisation at synthesis is still the mechanism's own)."""
     rows, last = [], MULTIPLES[-1]
     for name, claim, agrees in (
             ("bahdanau", "content-based: errors rise as soon as inputs exceed the training length",
@@ -63,6 +67,9 @@ def paper_rows(by_mechanism, steps):
             ("gmm_v2b", "GMM V2b: holds over the whole tested range", lambda n: n == last),
             ("dca", "DCA: holds over the whole tested range", lambda n: n == last)):
         runs = by_mechanism.get(name)
+        if runs and not num_aligned(runs) and num_aligned(by_mechanism.get(f"{name}+guided", [])):
+            name = f"{name}+guided"
+            runs = by_mechanism[name]
         if runs and not num_aligned(runs):
             rows.append((claim, f"{name} never aligned in {steps} steps", "not testable here"))
         elif runs:
@@ -105,6 +112,20 @@ def findings(by_mechanism, steps):
             f"{cell(values(runs, last, 'tf_accuracy'))} ({last}), free-running accuracy from "
             f"{cell(values(runs, 'valid', 'dtw_accuracy'))} to {cell(values(runs, last, 'dtw_accuracy'))}.")
     return lines
+
+
+def window_rows(by_mechanism, names):
+    """Rows "mechanism | clean share without -> with the attention window" per set, for the runs that were
+    also scored with the window (softmax mechanisms)."""
+    rows = []
+    for mechanism, runs in by_mechanism.items():
+        if all("windowed" in run for run in runs):
+            rows.append([mechanism] + [
+                f"{np.mean(values(runs, name, 'clean')):.2f} → "
+                f"{np.mean([run['windowed'][name]['clean'] for run in runs]):.2f}" for name in names]
+                + [f"{np.mean(values(runs, names[-1], 'dtw_accuracy')):.2f} → "
+                   f"{np.mean([run['windowed'][names[-1]]['dtw_accuracy'] for run in runs]):.2f}"])
+    return rows
 
 
 def table(header, rows):
@@ -172,6 +193,9 @@ scored on held-out utterances of the training lengths (`valid`) and on {long_utt
 {multiples} the tokens of the longest training utterance ({long_tokens} tokens). A cell is the mean over seeds
 ± half their range (the interval covers every seed).
 
+"+guided" rows add the guided attention loss in training (`guided_attention_weight=1`, `guided_attention_sigma=0.4`);
+everything else, synthesis included, is the mechanism's own.{hparams_note}
+
 - Command: `{command}`
 - Machine: {machine}
 - Wall time: {wall_minutes:.1f} min (data {data_minutes:.1f} min), {seconds_per_step:.3f} s/step on average"""
@@ -212,6 +236,7 @@ def write_doc(path, by_mechanism, lengths, info):
     last = f"{MULTIPLES[-1]}x"
     info = dict(info, valid_tokens=lengths["valid"], multiples=", ".join(names[1:]), aligned=ALIGNED,
                 long_tokens=", ".join(lengths[name] for name in names[1:]), in_a_row=IN_A_ROW, holds=HOLDS)
+    info["hparams_note"] = (f" Every run also had `--hparams {info['hparams']}`." if info.get("hparams") else "")
     lines = ["# Attention benchmark: why GMM attention", "", INTRO.format(**info), "", "## Summary", ""]
     lines += table(["mechanism", "steps to align (per seed)", "TF accuracy valid", f"TF accuracy {last}"]
                    + [f"clean {name}" for name in ["valid"] + names[2:]],
@@ -226,6 +251,14 @@ def write_doc(path, by_mechanism, lengths, info):
                        [[mechanism] + [cell(values(runs, name, key)) for key, _ in METRICS]
                         + [str(sum(values(runs, name, "hit_max_steps")))]
                         for mechanism, runs in by_mechanism.items()])
+    windowed = window_rows(by_mechanism, names)
+    if windowed:
+        lines += ["## Attention window at synthesis", "",
+                  f"The softmax mechanisms' trained weights scored a second time with the attention window "
+                  f"`attention_window={info.get('window')}` (attend only from {info.get('window', [0])[0]} token "
+                  f"before to {info.get('window', [0, 0])[-1]} after the previous step's peak): clean share "
+                  f"without → with the window, mean over seeds.", ""]
+        lines += table(["mechanism"] + [f"clean {name}" for name in names] + [f"FR accuracy {last}"], windowed)
     lines += ["## Pictures", "", "Free-running alignments (first utterance of each set, seed 1):", "",
               f"![free-running alignments]({images}/alignments_free_running.png)", "",
               "Teacher-forced alignments of the same utterances:", "",
@@ -235,6 +268,9 @@ def write_doc(path, by_mechanism, lengths, info):
               f"![accuracy vs step]({images}/accuracy_vs_step.png)", "", "## What the numbers show", ""]
     lines += findings(by_mechanism, steps) + ["", READING, "", "### Compared with the paper", ""]
     lines += table(["paper", "here", "verdict"], paper_rows(by_mechanism, steps))
+    if os.path.isfile(STUDY):
+        with open(STUDY, encoding="utf-8") as handle:
+            lines += [handle.read().strip(), ""]
     lines += [CAVEATS.format(**info)]
     lines += table(["mechanism", "seed", "s/step", "train min", "final loss", "diverged at"],
                    [[run["mechanism"], str(run["seed"]), f"{run['seconds_per_step']:.3f}",

@@ -10,6 +10,7 @@ Shapes (documented once here):
     memory_lengths: [B] int32, valid encoder steps per utterance (>= 1).
     processed_memory: [B, T_in, units] keys for Bahdanau / location-sensitive; `memory` itself for GMM.
     query: [B, D_q] float, the attention RNN output of the current decoder step.
+    allowed: optional [B, T_in] bool (softmax mechanisms only): an attention window at inference.
     state: Bahdanau [B, T_in] previous alignments; location-sensitive [B, T_in] cumulative alignments
         (both in the `dtype` given to initial_state); GMM [B, K] float32 previous mixture means.
     context: [B, D_mem] in the layer's compute dtype.
@@ -130,17 +131,36 @@ def gmm_alignments(w_hat, delta_hat, sigma_hat, prev_mu, memory_lengths, max_tim
 _MASKED_ENERGY = -1e9
 
 
-def masked_softmax(energy, memory_lengths):
-    """Softmax over encoder steps with padding set to an exact zero.
+def masked_softmax(energy, memory_lengths, allowed=None):
+    """Softmax over encoder steps with padding (and steps outside `allowed`) set to an exact zero.
 
     Args:
         energy: [B, T_in] float attention energies.
+        allowed: optional [B, T_in] bool, the steps that may be attended (an attention window); must hold
+            at least one valid step per row.
     Returns:
         [B, T_in] float32 alignments.
     """
     energy = tf.cast(energy, tf.float32)
     mask = tf.sequence_mask(tf.cast(memory_lengths, tf.int32), tf.shape(energy)[1])
+    if allowed is not None:
+        mask = tf.logical_and(mask, allowed)
     return tf.nn.softmax(tf.where(mask, energy, _MASKED_ENERGY), axis=-1)
+
+
+def attention_window(previous_alignments, back, ahead):
+    """The attention constraint of ESPnet (`use_att_constraint`) and Coqui (`windowing`): encoder steps from
+    `back` before to `ahead` after the previous step's peak (its argmax) may be attended.
+
+    Args:
+        previous_alignments: [B, T_in] alignments of the previous decoder step.
+        back, ahead: non-negative ints.
+    Returns:
+        [B, T_in] bool.
+    """
+    peak = tf.argmax(previous_alignments, axis=-1, output_type=tf.int32)[:, None]   # [B, 1]
+    positions = tf.range(tf.shape(previous_alignments)[1])[None, :]                 # [1, T_in]
+    return tf.logical_and(positions >= peak - back, positions <= peak + ahead)
 
 
 def parameter_bias(num_mixtures, version):
@@ -215,9 +235,9 @@ class BahdanauAttention(_AdditiveAttention):
         """Built from an attention_factory.AttentionConfig (uses attention_dim)."""
         return cls(units=config.attention_dim, **kwargs)
 
-    def call(self, query, state, memory, processed_memory, memory_lengths, training=False):
+    def call(self, query, state, memory, processed_memory, memory_lengths, training=False, allowed=None):
         energy = self._energy(query, processed_memory, 0.0)
-        alignments = masked_softmax(energy, memory_lengths)
+        alignments = masked_softmax(energy, memory_lengths, allowed)
         context = attention_context(alignments, memory, self.compute_dtype)
         return context, alignments, tf.cast(alignments, state.dtype)
 
@@ -255,11 +275,11 @@ class LocationSensitiveAttention(_AdditiveAttention):
         self.location_layer.build((None, None, self.location_filters))
         self.score_bias = self.add_weight(name="score_bias", shape=(self.units,), initializer="zeros")
 
-    def call(self, query, state, memory, processed_memory, memory_lengths, training=False):
+    def call(self, query, state, memory, processed_memory, memory_lengths, training=False, allowed=None):
         cumulative = tf.cast(state, self.compute_dtype)[:, :, None]             # [B, T_in, 1]
         location = self.location_layer(self.location_conv(cumulative))         # [B, T_in, units]
         energy = self._energy(query, processed_memory, location + tf.cast(self.score_bias, self.compute_dtype))
-        alignments = masked_softmax(energy, memory_lengths)
+        alignments = masked_softmax(energy, memory_lengths, allowed)
         context = attention_context(alignments, memory, self.compute_dtype)
         return context, alignments, state + tf.cast(alignments, state.dtype)
 

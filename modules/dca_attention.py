@@ -120,7 +120,7 @@ class DynamicConvolutionAttention(keras.layers.Layer):
         del dtype
         return tf.one_hot(tf.zeros([batch_size], tf.int32), max_time, dtype=tf.float32)
 
-    def call(self, query, state, memory, processed_memory, memory_lengths, training=False):
+    def call(self, query, state, memory, processed_memory, memory_lengths, training=False, allowed=None):
         """Args:
             query: [B, D_q]; state: previous alignments [B, T_in]; memory: [B, T_in, D_mem];
             memory_lengths: [B] int32.
@@ -143,7 +143,7 @@ class DynamicConvolutionAttention(keras.layers.Layer):
         hidden = tf.tanh(self.static_projection(static) + self.dynamic_projection(dynamic))
         energy = tf.squeeze(self.energy(hidden), -1)
         energy = energy + prior_log_probabilities(previous, self.prior, self.prior_floor)
-        alignments = masked_softmax(energy, memory_lengths)
+        alignments = masked_softmax(energy, memory_lengths, allowed)
         return attention_context(alignments, memory, self.compute_dtype), alignments, alignments
 
     def get_config(self):

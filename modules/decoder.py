@@ -49,6 +49,21 @@ def max_decoder_steps(input_lengths, max_frames_per_phone, outputs_per_step, min
     return tf.maximum(steps, min_decoder_steps)
 
 
+def check_window(window, attention_type):
+    """The attention window as a (back, ahead) tuple of ints, or None when off ([] or None).
+
+    Raises:
+        ValueError: not two non-negative ints, or GMM attention (its alignment is not a softmax to restrict).
+    """
+    if not window:
+        return None
+    if len(window) != 2 or any(int(value) != value or value < 0 for value in window):
+        raise ValueError(f"attention_window must be [] or [back, ahead] of non-negative ints, not {list(window)}")
+    if attention_type == "gmm":
+        raise ValueError("attention_window applies to bahdanau, location_sensitive and dca attention, not gmm")
+    return int(window[0]), int(window[1])
+
+
 class TacotronDecoder(keras.layers.Layer):
     """Pre-net + decoder cell + loop. Sizes are plain arguments (the model factory reads hparams).
 
@@ -59,10 +74,13 @@ class TacotronDecoder(keras.layers.Layer):
         rnn_units, zoneout_rate: decoder zoneout LSTMs.
         outputs_per_step: r; acoustic_dim: mel bands.
         stop_threshold, min_decoder_steps, max_frames_per_phone: when free-running decoding stops.
+        attention_window: [] (off) or [back, ahead]: in free-running decoding, attend only to encoder steps
+            from `back` before to `ahead` after the previous step's peak (not for GMM attention).
     """
 
     def __init__(self, attention_config, prenet_units, prenet_dropout, rnn_units, zoneout_rate, outputs_per_step,
-                 acoustic_dim, stop_threshold, min_decoder_steps, max_frames_per_phone, **kwargs):
+                 acoustic_dim, stop_threshold, min_decoder_steps, max_frames_per_phone, attention_window=(),
+                 **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # the memory's Keras mask is not needed: memory_lengths are explicit
         attention_config = attention_config_from(attention_config)
@@ -70,12 +88,14 @@ class TacotronDecoder(keras.layers.Layer):
             attention_config=attention_config._asdict(), prenet_units=list(prenet_units),
             prenet_dropout=prenet_dropout, rnn_units=list(rnn_units), zoneout_rate=zoneout_rate,
             outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, stop_threshold=stop_threshold,
-            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone)
+            min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone,
+            attention_window=list(attention_window))
         self.outputs_per_step = outputs_per_step
         self.acoustic_dim = acoustic_dim
         self.stop_threshold = stop_threshold
         self.min_decoder_steps = min_decoder_steps
         self.max_frames_per_phone = max_frames_per_phone
+        self.attention_window = check_window(attention_window, attention_config.attention_type)
         self.prenet = Prenet(units=list(prenet_units), dropout_rate=prenet_dropout, always_dropout=True,
                              name="decoder_prenet")
         attention = create_attention(attention_config)
@@ -127,18 +147,21 @@ class TacotronDecoder(keras.layers.Layer):
         frames, stops, alignments = self._finish(frames_ta, stops_ta, state, batch_size)
         return {"frames": frames, "stop_logits": stops, "alignments": alignments}
 
-    def infer(self, memory, memory_lengths, seeds=None):
+    def infer(self, memory, memory_lengths, seeds=None, attention_window=None):
         """Free-running decoding.
 
         Args:
             memory: [B, T_in, D_mem]; memory_lengths: [B] int32 (phones incl. "~").
             seeds: optional [B] int32, one pre-net dropout seed per sequence: with it each sequence's
                 output is independent of the batch it is decoded in.
+            attention_window: None (the layer's own), [] (off) or [back, ahead].
         Returns:
             dict(frames [B, T, n_mels] (zero beyond each length), stop_logits [B, T],
                  alignments [B, T / r, T_in], mel_lengths [B] int32, hit_max_steps [B] bool)
         """
         batch_size, processed, state = self._initial(memory, memory_lengths)
+        window = self.attention_window if attention_window is None else check_window(
+            attention_window, self._config["attention_config"]["attention_type"])
         r = self.outputs_per_step
         limits = max_decoder_steps(memory_lengths, self.max_frames_per_phone, r, self.min_decoder_steps)
         frames_ta = tf.TensorArray(self.compute_dtype, size=0, dynamic_size=True)
@@ -155,7 +178,8 @@ class TacotronDecoder(keras.layers.Layer):
             prenet_output = self.prenet(previous_frame, training=False, seeds=step_seeds)
             (frames, stop_logits), state = self.cell.call(prenet_output, state=state, memory=memory,
                                                      processed_memory=processed,
-                                                     memory_lengths=memory_lengths, training=False)
+                                                     memory_lengths=memory_lengths, training=False,
+                                                     window=window)
             stop_probabilities = tf.sigmoid(tf.cast(stop_logits, tf.float32))  # [B, r]
             over = stop_probabilities > self.stop_threshold
             may_stop = step + 1 >= self.min_decoder_steps

@@ -11,6 +11,7 @@ import collections
 import keras
 import tensorflow as tf
 
+from modules.attention import attention_window
 from modules.rnn_cells import StackedZoneoutLSTM
 
 
@@ -85,7 +86,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             time=tf.constant(0, tf.int32),
             attention_state=attention_state,
             alignment_history=tf.TensorArray(tf.float32, size=0 if num_steps is None else num_steps,
-                                             dynamic_size=num_steps is None,
+                                             dynamic_size=num_steps is None, clear_after_read=False,
                                              element_shape=tf.TensorShape([None, None])))
 
     def _make_state(self, rnn_cell_state, attention, time, attention_state, alignment_history):
@@ -97,7 +98,14 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         """The part of the cell state that the attention layer carries from step to step."""
         return getattr(state, self.attention_field)
 
-    def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False):
+    def window(self, state, max_time, window):
+        """[B, T_in] bool: the steps from window[0] before to window[1] after the previous step's peak
+        (encoder step 0 at the first decoder step)."""
+        previous = tf.cond(state.time > 0, lambda: state.alignment_history.read(tf.maximum(state.time - 1, 0)),
+                           lambda: tf.one_hot(tf.zeros_like(state.attention[:, 0], tf.int32), max_time))
+        return attention_window(previous, window[0], window[1])
+
+    def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False, window=None):
         """One decoder step.
 
         Args:
@@ -106,6 +114,8 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             memory: [B, T_in, D_mem] encoder outputs.
             processed_memory: what `attention.prepare_memory` returned, computed once per batch.
             memory_lengths: [B] int32 valid encoder steps.
+            window: optional (back, ahead): attend only that close to the previous step's peak (an attention
+                constraint for synthesis; softmax mechanisms only).
         Returns:
             ((frames [B, r * n_mels], stop_logits [B, r]), next_state)
         """
@@ -113,9 +123,10 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         rnn_input = tf.concat([prenet_output, tf.cast(state.attention, prenet_output.dtype)], axis=-1)
         rnn_output, next_rnn_state = self.rnn(rnn_input, state.rnn_cell_state, training=training)
         # 2. Its output queries the attention, which advances its own state.
+        extra = {} if not window else {"allowed": self.window(state, tf.shape(memory)[1], window)}
         context, alignments, next_attention_state = self.attention(
             rnn_output, self.attention_state(state), memory, processed_memory, memory_lengths,
-            training=training)
+            training=training, **extra)
         context = tf.cast(context, rnn_output.dtype)
         # 3. Frames and stop logits are projected from [RNN output, context].
         projection_input = tf.concat([rnn_output, context], axis=-1)

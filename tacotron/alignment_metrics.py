@@ -138,6 +138,17 @@ def matched_frames_from_path(path, num_generated):
     return matched
 
 
+def focus_rate(alignment):
+    """Mean over decoder steps of the largest attention weight (1 = every step attends one token only; a
+    uniform alignment over N tokens gives 1 / N). Needs no durations, so it scores recordings too.
+
+    Args:
+        alignment: [T_dec, T_in] cut to the true lengths.
+    """
+    alignment = np.asarray(alignment, dtype=np.float64)
+    return float(np.mean(np.max(alignment, axis=1))) if alignment.size else 0.0
+
+
 def reaches_end(alignment, input_length):
     """Whether the attention gets to the end: the attended phone is >= input_length - 2 (the last label
     token or "~") at some decoder step."""

@@ -19,12 +19,28 @@ class ModelLoadError(ValueError):
     """A training directory that cannot be loaded; the message names the file and the problem."""
 
 
-def load_model(checkpoint_dir, checkpoint_path=None):
+def parse_window(text):
+    """The --attention_window flag: "off" -> [], "1,3" -> [1, 3]. Raises ValueError with the flag's name."""
+    if text.strip().lower() == "off":
+        return []
+    try:
+        window = [int(value) for value in text.split(",")]
+    except ValueError:
+        window = []
+    if len(window) != 2 or min(window) < 0:
+        raise ValueError(f"--attention_window={text}: give back,ahead (two non-negative integers, e.g. 1,3) "
+                         "or off")
+    return window
+
+
+def load_model(checkpoint_dir, checkpoint_path=None, attention_window=None):
     """Builds the model from `<checkpoint_dir>/hparams.yaml` and restores the latest checkpoint.
 
     Args:
         checkpoint_dir: a train.py --log_dir.
         checkpoint_path: a specific checkpoint prefix (default: the latest in checkpoint_dir/checkpoints).
+        attention_window: None (the run's hparam) or the hparam attention_window to synthesise with ([] = off,
+            [back, ahead]); it changes no weight.
     Returns:
         (model, hp, checkpoint_path)
     Raises:
@@ -35,6 +51,8 @@ def load_model(checkpoint_dir, checkpoint_path=None):
         raise ModelLoadError(f"{hparams_path}: not found (is {checkpoint_dir} a train.py --log_dir?)")
     try:
         hp = run_dir.load_hparams(checkpoint_dir)
+        if attention_window is not None:
+            hp = hp.replace(attention_window=attention_window)
     except hparams_lib.HParamsError as error:
         raise ModelLoadError(str(error)) from None
     if checkpoint_path is None:

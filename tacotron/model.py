@@ -60,12 +60,13 @@ class Tacotron(keras.Model):
         return {"mel_before": decoded["frames"], "mel_after": mel_after,
                 "stop_logits": decoded["stop_logits"], "alignments": decoded["alignments"]}
 
-    def infer(self, phones, input_lengths, seeds=None):
+    def infer(self, phones, input_lengths, seeds=None, attention_window=None):
         """Free-running synthesis (both pre-nets keep their dropout on, as in the course; seed it with `seeds`).
 
         Args:
             phones: [B, T_in] int32; input_lengths: [B] int32.
             seeds: optional [B] int32 per-utterance dropout seeds (batch-independent results).
+            attention_window: None (the hparam's), [] (off) or [back, ahead] (see TacotronDecoder).
         Returns:
             dict(mel [B, T, n_mels] zero beyond each length, mel_lengths [B], stop_probabilities [B, T],
                  alignments [B, T / r, T_in], hit_max_steps [B] bool)
@@ -75,7 +76,7 @@ class Tacotron(keras.Model):
             # Decoder steps fold step >= 0 into each seed; the encoder pre-net takes the otherwise unused -1.
             encoder_seeds = tf.stack([seeds, tf.fill(tf.shape(seeds), -1)], axis=1)
         memory = self.encoder(phones, input_lengths, training=False, seeds=encoder_seeds)
-        decoded = self.decoder.infer(memory, input_lengths, seeds=seeds)
+        decoded = self.decoder.infer(memory, input_lengths, seeds=seeds, attention_window=attention_window)
         frames = decoded["frames"]
         mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1])
         mel = (frames + self.postnet(frames, mask=mask, training=False)) * tf.cast(mask, frames.dtype)[:, :, None]
@@ -104,7 +105,8 @@ def model_configs(hp):
         prenet_units=hp.decoder_prenet_units, prenet_dropout=hp.decoder_prenet_dropout,
         rnn_units=hp.decoder_rnn_units, zoneout_rate=hp.zoneout_rate, outputs_per_step=hp.outputs_per_step,
         acoustic_dim=hp.acoustic_dim, stop_threshold=hp.stop_threshold,
-        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone)
+        min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone,
+        attention_window=hp.attention_window)
     postnet_config = dict(num_layers=hp.postnet_layers, filters=hp.postnet_filters,
                           kernel_size=hp.postnet_kernel_size, dropout_rate=hp.postnet_dropout)
     return encoder_config, decoder_config, postnet_config

@@ -196,10 +196,13 @@ class Synthesizer:
             yield from self.synthesize_batch(batch)
 
 
-def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=None):
+def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=None,
+                     attention_window=None):
     """A Synthesizer from a train.py --log_dir (latest checkpoint) or an exported SavedModel (exactly one).
 
     with_wav: write Griffin-Lim audio; None takes the model's hparam `synthesize_wave`.
+    attention_window: None (the model's hparam), [] (off) or [back, ahead]; checkpoints only (a SavedModel's
+        window is fixed when it is exported).
 
     Raises:
         ValueError when not exactly one source is given; ModelLoadError when it cannot be loaded.
@@ -207,9 +210,12 @@ def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_l
     if (checkpoint_dir is None) == (saved_model is None):
         raise ValueError("give exactly one model source: a checkpoint directory or a SavedModel")
     if checkpoint_dir is not None:
-        model, hp, _ = load_model(checkpoint_dir)
+        model, hp, _ = load_model(checkpoint_dir, attention_window=attention_window)
         infer = infer_function(model)
     else:
+        if attention_window is not None:
+            raise ModelLoadError(f"{saved_model}: a SavedModel's attention window is fixed when it is exported "
+                                 "(export.py --attention_window)")
         infer, hp = load_saved_model(saved_model)
     if with_wav is None:
         with_wav = hp.synthesize_wave

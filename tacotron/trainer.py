@@ -8,6 +8,7 @@ import collections
 import keras
 import tensorflow as tf
 
+from tacotron.losses import loss_config_from
 from tacotron.losses import tacotron_loss
 from tacotron.model import create_model
 from tacotron.schedule import CourseSchedule
@@ -51,9 +52,11 @@ def numeric(batch):
     return {name: value for name, value in batch.items() if name != "utt_id"}
 
 
-def make_train_step(model, optimizer, variables, pos_weight, acoustic_dim,
+def make_train_step(model, optimizer, variables, loss_config, acoustic_dim,
                     jit_compile=False, strategy=None):
-    """Returns `train_step(batch) -> dict of scalars (loss, before, after, stop, grad_norm, lr)`.
+    """Returns `train_step(batch) -> dict of scalars (loss, before, after, stop, [guided,] grad_norm, lr)`.
+
+    loss_config: tacotron.losses.LossConfig.
 
     `train_step.trace_count()` tells how often it was traced (tests bound it).
     """
@@ -64,7 +67,7 @@ def make_train_step(model, optimizer, variables, pos_weight, acoustic_dim,
         with tf.GradientTape() as tape:
             outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
                             training=True)
-            losses = tacotron_loss(batch, outputs, pos_weight)
+            losses = tacotron_loss(batch, outputs, loss_config)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = losses["loss"] / replicas
             scaled = optimizer.scale_loss(loss) if loss_scaled else loss
@@ -101,14 +104,14 @@ def make_train_step(model, optimizer, variables, pos_weight, acoustic_dim,
     return train_step
 
 
-def make_eval_step(model, pos_weight, acoustic_dim):
+def make_eval_step(model, loss_config, acoustic_dim):
     """Returns `eval_step(batch) -> (losses dict, outputs dict)`: teacher-forced, no dropout updates."""
 
     @tf.function(input_signature=[batch_signature(acoustic_dim)])
     def compiled(batch):
         outputs = model(batch["phones"], batch["input_lengths"], batch["mel"], batch["mel_lengths"],
                         training=False)
-        return tacotron_loss(batch, outputs, pos_weight), outputs
+        return tacotron_loss(batch, outputs, loss_config), outputs
 
     def eval_step(batch):
         return compiled(numeric(batch))
@@ -134,7 +137,8 @@ def build_trainer(hp, mixed_precision="none", jit_compile=False, strategy=None):
         optimizer = create_optimizer(hp, mixed_precision)
         variables = trainable_variables(model, hp.retrain_decoder_only)
         optimizer.build(variables)
-    train_step = make_train_step(model, optimizer, variables, hp.cross_entropy_pos_weight, hp.acoustic_dim,
+    loss_config = loss_config_from(hp)
+    train_step = make_train_step(model, optimizer, variables, loss_config, hp.acoustic_dim,
                                  jit_compile=jit_compile, strategy=strategy)
-    eval_step = make_eval_step(model, hp.cross_entropy_pos_weight, hp.acoustic_dim)
+    eval_step = make_eval_step(model, loss_config, hp.acoustic_dim)
     return Trainer(model, optimizer, variables, train_step, eval_step)

@@ -138,3 +138,10 @@ def test_steps_to_align_is_the_first_evaluation_at_or_above_the_threshold():
 def test_length_ratio_and_steps():
     assert metrics.length_ratio(30, [10, 5]) == 2.0
     assert metrics.num_steps_of(11, 5) == 3 and metrics.num_steps_of(10, 5) == 2
+
+
+def test_focus_rate_is_one_for_hard_and_one_over_n_for_uniform_alignments():
+    hard = np.eye(5)[[0, 0, 1, 2, 3, 4]]
+    assert metrics.focus_rate(hard) == pytest.approx(1.0)
+    assert metrics.focus_rate(np.full((7, 4), 0.25)) == pytest.approx(0.25)
+    assert metrics.focus_rate(np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1]])) == pytest.approx(0.65)

@@ -30,13 +30,18 @@ def table_after(text, heading):
 
 
 @pytest.mark.slow  # about 1 minute on 2 shared CPU cores (two tiny trainings)
-def test_quick_run_writes_tables_and_pictures(tmp_path):
-    doc = tmp_path / "report.md"
+def test_quick_run_writes_tables_and_pictures_to_its_scratch_directory(tmp_path):
+    """Without --doc the report goes to the scratch directory: the published one is left alone."""
+    published = os.path.join(ROOT, "docs", "attention_benchmark.md")
+    published_before = open(published, "rb").read()
+    doc = tmp_path / "scratch" / "attention_benchmark.md"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "attention_benchmark.py"), "--quick",
-                             "--out_dir", str(tmp_path / "scratch"), "--doc", str(doc)],
+    script = os.path.join(ROOT, "benchmarks", "attention_benchmark.py")
+    result = subprocess.run([sys.executable, script, "--quick", "--out_dir", str(tmp_path / "scratch")],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert open(published, "rb").read() == published_before
+    assert re.search(r"benchmark \d+/60 steps .*run bahdanau seed 1", result.stdout), result.stdout[-2000:]
     text = doc.read_text(encoding="utf-8")
     mechanisms = ["gmm_v2b", "bahdanau"]  # the --quick default
     summary = table_after(text, "## Summary")
@@ -54,10 +59,16 @@ def test_quick_run_writes_tables_and_pictures(tmp_path):
             assert len(row) == len(rows[0]) and all(re.fullmatch(MEAN, value) for value in row[1:]), row
     assert "Command: `" in text and "--quick" in text and "TensorFlow" in text and "Wall time" in text
     for name in PNGS:
-        png = tmp_path / "report" / name
+        png = tmp_path / "scratch" / "attention_benchmark" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     results = json.loads((tmp_path / "scratch" / "results.json").read_text(encoding="utf-8"))
     assert [run["mechanism"] for run in results["runs"]] == mechanisms
     for run in results["runs"]:  # each run left a checkpoint directory that synthesize.py can load
         run_dir = tmp_path / "scratch" / "runs" / f"{run['mechanism']}_seed1"
         assert (run_dir / "hparams.yaml").is_file() and (run_dir / "checkpoints" / "checkpoint").is_file()
+    # --report_only rewrites the same report from results.json and pictures.npz, without training.
+    os.remove(doc)
+    again = subprocess.run([sys.executable, script, "--quick", "--out_dir", str(tmp_path / "scratch"),
+                            "--report_only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert doc.read_text(encoding="utf-8") == text

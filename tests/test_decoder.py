@@ -84,3 +84,70 @@ def test_attention_config_fields_are_hparams():
     config = attention_config_from(hp)
     assert config.gmm_num_mixtures == 3 and config.attention_type == "dca"
     assert attention_config_from(config._asdict()) == config
+
+
+def test_attention_window_spans_back_and_ahead_of_the_previous_peak():
+    from modules.attention import attention_window
+    previous = tf.constant([[0.1, 0.7, 0.2, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.1, 0.9]])
+    allowed = attention_window(previous, 1, 2).numpy()
+    np.testing.assert_array_equal(allowed, [[1, 1, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1]])
+
+
+def test_masked_softmax_restricted_to_the_window_is_the_renormalised_softmax():
+    from modules.attention import masked_softmax
+    energy = tf.random.normal([2, 6], seed=3)
+    lengths = tf.constant([6, 4])
+    allowed = tf.constant(np.array([[0, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1]], bool))
+    got = masked_softmax(energy, lengths, allowed).numpy()
+    for row, (length, keep) in enumerate(zip([6, 4], allowed.numpy())):
+        keep = keep & (np.arange(6) < length)
+        weights = np.where(keep, np.exp(energy.numpy()[row]), 0.0)
+        np.testing.assert_allclose(got[row], weights / weights.sum(), rtol=1e-5, atol=1e-7)
+
+
+def _decoder(attention_type, window=()):
+    return decoder.TacotronDecoder(attention_config=dict(FACTORY_ARGS, attention_type=attention_type),
+                                   prenet_units=[8], prenet_dropout=0.5, rnn_units=[8], zoneout_rate=0.1,
+                                   outputs_per_step=2, acoustic_dim=4, stop_threshold=0.5, min_decoder_steps=12,
+                                   max_frames_per_phone=4, attention_window=window)
+
+
+@pytest.mark.parametrize("attention_type", ["bahdanau", "location_sensitive", "dca"])
+def test_free_running_with_a_window_attends_only_near_the_previous_peak(attention_type):
+    tf.random.set_seed(5)
+    layer = _decoder(attention_type, window=[1, 2])
+    memory = tf.random.normal([2, 9, 6], seed=2)
+    lengths = tf.constant([9, 6])
+    seeds = tf.constant([1, 2])
+    outputs = layer.infer(memory, lengths, seeds=seeds)
+    alignments = outputs["alignments"].numpy()
+    for row in range(2):
+        steps = -(-int(outputs["mel_lengths"][row]) // 2)
+        peak = 0
+        for step in range(steps):
+            attended = np.flatnonzero(alignments[row, step])
+            assert attended.min() >= peak - 1 and attended.max() <= peak + 2, (row, step, attended, peak)
+            peak = int(np.argmax(alignments[row, step]))
+    # The same weights without the window (the argument overrides the layer's setting) attend elsewhere too.
+    free = layer.infer(memory, lengths, seeds=seeds, attention_window=[])["alignments"].numpy()
+    steps = min(free.shape[1], alignments.shape[1])
+    assert not np.allclose(free[:, :steps], alignments[:, :steps])
+
+
+def test_a_window_of_the_whole_input_changes_nothing():
+    tf.random.set_seed(6)
+    layer = _decoder("bahdanau")
+    memory = tf.random.normal([2, 5, 6], seed=4)
+    lengths, seeds = tf.constant([5, 3]), tf.constant([3, 4])
+    plain = layer.infer(memory, lengths, seeds=seeds)
+    wide = layer.infer(memory, lengths, seeds=seeds, attention_window=[5, 5])
+    np.testing.assert_allclose(wide["alignments"].numpy(), plain["alignments"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(wide["frames"].numpy(), plain["frames"].numpy(), atol=1e-5)
+
+
+def test_a_window_is_refused_for_gmm_and_malformed_windows():
+    with pytest.raises(ValueError, match="not gmm"):
+        _decoder("gmm", window=[1, 3])
+    with pytest.raises(ValueError, match="back, ahead"):
+        _decoder("bahdanau", window=[1])
+    assert _decoder("gmm").attention_window is None

@@ -180,3 +180,24 @@ def test_hparams_does_not_import_tensorflow():
     code = "import sys, hparams; hparams.default_hparams(); print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name, attention, guided", [("gmm_v0.yaml", "gmm", 0.0), ("gmm_v2b.yaml", "gmm", 0.0),
+                                                     ("bahdanau_guided.yaml", "bahdanau", 1.0),
+                                                     ("hparams.yaml", "gmm", 0.0)])
+def test_every_recipe_config_loads(name, attention, guided):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    hp = hparams_lib.load_hparams(os.path.join(root, "egs", "biaobei", name))
+    assert (hp.attention_type, hp.guided_attention_weight, hp.guided_attention_sigma) == (attention, guided, 0.4)
+    assert hp.attention_window == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("guided_attention_weight=-1", "must be >= 0"), ("guided_attention_sigma=0", "must be > 0"),
+    ("attention_type=bahdanau,attention_window=[1]", "back, ahead"),
+    ("attention_type=bahdanau,attention_window=[-1,3]", "non-negative"),
+    ("attention_type=gmm,attention_window=[1,3]", "GMM attention"),
+])
+def test_guided_loss_and_window_ranges(text, message):
+    with pytest.raises(hparams_lib.HParamsError, match=message):
+        hparams_lib.load_hparams(preset="small", overrides=text)

@@ -202,3 +202,23 @@ def test_course_config_builds_the_courses_layers():
     assert model.decoder.prenet.dropout_rate == 0.2 and model.encoder.prenet.dropout_rate == 0.1
     assert model.encoder.prenet.always_dropout and model.decoder.prenet.always_dropout
     assert model.postnet.dropout_rate == 0.0
+
+
+@pytest.mark.parametrize("attention_type", ["bahdanau", "location_sensitive", "gmm"])
+def test_guided_attention_loss_trains_every_mechanism_and_pulls_towards_the_diagonal(tiny_hparams, make_batch,
+                                                                                    attention_type):
+    """With the guided loss on, the step reports it (for TensorBoard), it is part of the loss, and a few
+    steps on it alone (mel and stop terms still present) lower it."""
+    hp = tiny_hparams(f"attention_type={attention_type},guided_attention_weight=20.0,start_lr=0.003")
+    keras.utils.set_random_seed(1)
+    trainer = build_trainer(hp)
+    batch = make_batch(3)
+    first = trainer.train_step(batch)
+    assert np.isfinite(float(first["guided"])) and float(first["guided"]) > 0
+    for _ in range(30):
+        last = trainer.train_step(batch)
+    assert float(last["guided"]) < 0.7 * float(first["guided"]), (float(first["guided"]), float(last["guided"]))
+    losses, _ = trainer.eval_step(batch)
+    assert "guided" in losses
+    off = build_trainer(tiny_hparams(f"attention_type={attention_type}"))
+    assert "guided" not in off.train_step(batch)

@@ -353,3 +353,36 @@ def test_cli_synthesizes_text_from_a_checkpoint_and_a_saved_model(run_dir, tmp_p
             frames = np.load(out / f"{utt_id}.npy").shape[0]
             assert soundfile.info(out / f"{utt_id}.wav").frames == frames * 200
         assert process.stdout.strip().splitlines()[-1].startswith(f"total  {len(ids)} utterances")
+
+
+def test_parse_window_flag():
+    from tacotron.inference import parse_window
+    assert parse_window("1,3") == [1, 3] and parse_window("0,0") == [0, 0] and parse_window("off") == []
+    for bad in ("1", "1,2,3", "-1,3", "a,b", ""):
+        with pytest.raises(ValueError, match="--attention_window"):
+            parse_window(bad)
+
+
+def test_attention_window_from_a_checkpoint_and_fixed_in_a_saved_model(tiny_hparams, tmp_path, run_dir):
+    hp = tiny_hparams(SETTINGS + ",attention_type=bahdanau")
+    keras.utils.set_random_seed(0)
+    content_run = str(tmp_path / "bahdanau_run")
+    write_run(content_run, hp, make_checkpoint(create_model(hp)))
+    windowed = synthesis.load_synthesizer(checkpoint_dir=content_run, with_wav=False, attention_window=[0, 1])
+    results = list(windowed.synthesize(utterances("longer", "long"), 2))
+    for result in results:
+        peak = 0
+        for row in result.alignment:
+            attended = np.flatnonzero(row)
+            assert attended.min() >= peak and attended.max() <= peak + 1, (result.utt_id, attended, peak)
+            peak = int(np.argmax(row))
+    exported = str(tmp_path / "exported")
+    export_saved_model(content_run, exported, attention_window=[0, 1])
+    served = synthesis.load_synthesizer(saved_model=exported, with_wav=False)
+    assert served.hp.attention_window == [0, 1]
+    for single, batched in zip(results, served.synthesize(utterances("longer", "long"), 2)):
+        np.testing.assert_allclose(batched.alignment, single.alignment, atol=1e-4)
+    with pytest.raises(ModelLoadError, match="fixed when it is exported"):
+        synthesis.load_synthesizer(saved_model=exported, attention_window=[1, 3])
+    with pytest.raises(ModelLoadError, match="attention_window"):  # the shared run_dir uses GMM attention
+        synthesis.load_synthesizer(checkpoint_dir=run_dir, attention_window=[1, 3])

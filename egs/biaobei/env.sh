@@ -3,7 +3,9 @@
 #              the course's testdata/biaobei is such a folder)
 #   EXP        experiment folder (default exp/biaobei): features/, train/, synthesized/, saved_model/
 #   CONFIG     hparams YAML (default egs/biaobei/gmm_v0.yaml, the course's homework answer;
-#              egs/biaobei/gmm_v2b.yaml is our recommendation, egs/biaobei/hparams.yaml the course's own file)
+#              egs/biaobei/gmm_v2b.yaml is our recommendation, egs/biaobei/hparams.yaml the course's own file,
+#              egs/biaobei/bahdanau_guided.yaml the content-based baseline with the guided attention loss, which
+#              content-based or location-sensitive attention needs to align in a few thousand steps)
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"

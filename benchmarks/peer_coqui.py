@@ -1,0 +1,170 @@
+"""The peer of benchmarks/peer_speed.py: Coqui TTS 0.28 (PyTorch) Tacotron 2 with Graves (GMM) attention.
+
+Everything Coqui-specific is here, so that peer_speed.py imports PyTorch only to run the peer. Importing this
+module needs torch and coqui-tts (`pip install -r requirements-bench.txt`). Coqui 0.28 also refuses to import
+without torchaudio and torchcodec although its Tacotron 2 path never calls them: this module appends
+benchmarks/peer_stubs (stand-ins whose every attribute raises) to the end of sys.path, so they are found only
+when the real packages are not installed, and only in a process that runs the peer.
+
+Run as a script, it is the peer's memory probe of `peer_speed.py --only memory` (a process of its own, without
+TensorFlow):
+
+    .venv/bin/python benchmarks/peer_coqui.py --batch_file batch.npz --threads 2 --steps 5
+
+It builds the model, runs `--steps` training steps on the batch that peer_speed.py saved and prints one JSON
+line: the peak resident memory (VmHWM of /proc/self/status) before the first step and at the end.
+"""
+import argparse
+import collections
+import importlib.metadata
+import importlib.util
+import json
+import logging
+import math
+import os
+import sys
+
+import numpy as np
+
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_stubs"))
+import torch  # noqa: E402  (after the sys.path line: Coqui needs torchaudio / torchcodec to import)
+from TTS.tts.configs.shared_configs import CharactersConfig  # noqa: E402
+from TTS.tts.configs.tacotron2_config import Tacotron2Config  # noqa: E402
+from TTS.tts.models.tacotron2 import Tacotron2  # noqa: E402
+
+# Coqui's INFO lines (audio processor set up, decoder stopped) and its warning that the config names no language
+# (for a tokenizer we do not use) would land between the figures.
+logging.getLogger("TTS").setLevel(logging.ERROR)
+GRAVES_HEADS = 5  # K, the mixture components of the attention
+NEVER_STOP = 1.0  # a stop threshold no sigmoid exceeds: the stop token cannot end decoding
+
+Peer = collections.namedtuple("Peer", ["model", "criterion", "optimizer", "config"])
+
+
+def set_threads(threads):
+    """Intra-op and inter-op threads of PyTorch (call before any PyTorch work)."""
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(threads)
+
+
+def settings():
+    """One line: versions, threads, and which of torchaudio / torchcodec are the stand-ins."""
+    stubs = [name for name in ("torchaudio", "torchcodec") if "peer_stubs" in importlib.util.find_spec(name).origin]
+    return (f"PyTorch {torch.__version__} ({torch.get_num_threads()} intra-op, {torch.get_num_interop_threads()} "
+            f"inter-op threads), Coqui TTS {importlib.metadata.version('coqui-tts')}"
+            + (f", stand-ins for {' and '.join(stubs)} (benchmarks/peer_stubs)" if stubs else ""))
+
+
+def build_peer(num_chars, outputs_per_step, acoustic_dim, seed):
+    """Coqui's Tacotron 2 with Graves attention, its own criterion (model.get_criterion()) and Adam.
+
+    Coqui sizes its embedding from the tokenizer it builds from `config.characters` (its English graphemes
+    by default), not from `num_chars`: a vocabulary of `num_chars` symbols with the pad first gives it ours.
+    """
+    torch.manual_seed(seed)
+    characters = CharactersConfig(characters_class="TTS.tts.utils.text.characters.Graphemes", pad="_", eos=None,
+                                  bos=None, blank=None, punctuations="",
+                                  characters="".join(chr(0x4E00 + index) for index in range(num_chars - 1)))
+    config = Tacotron2Config(num_chars=num_chars, characters=characters, r=outputs_per_step,
+                             out_channels=acoustic_dim, attention_type="graves", attention_heads=GRAVES_HEADS)
+    model = Tacotron2(config)
+    assert model.embedding.num_embeddings == num_chars, model.embedding
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    return Peer(model, model.get_criterion(), optimizer, config)
+
+
+def describe(peer):
+    """One line: size, attention and the loss terms switched on."""
+    config = peer.config
+    terms = [name for name in ("decoder_loss_alpha", "postnet_loss_alpha", "decoder_diff_spec_alpha",
+                               "postnet_diff_spec_alpha", "decoder_ssim_alpha", "postnet_ssim_alpha", "ga_alpha")
+             if getattr(config, name) > 0]
+    parameters = sum(parameter.numel() for parameter in peer.model.parameters())
+    return (f"Coqui Tacotron2 ({parameters / 1e6:.2f} M parameters), GravesAttention K={GRAVES_HEADS}, "
+            f"r={config.r}; {type(peer.criterion).__name__} ({', '.join(terms)}, stopnet BCE), "
+            f"Adam lr {config.lr}, grad-norm clip {config.grad_clip}")
+
+
+def peer_batch(phones, input_lengths, mel, mel_lengths, stop_targets, outputs_per_step):
+    """Coqui's training batch (the dict of BaseTTS.format_batch) from ours, as torch tensors.
+
+    Args:
+        phones: [B, T_in] int phone ids (0 is padding in both models).
+        input_lengths: [B] int.
+        mel: [B, T_out, n_mels] float32, T_out a multiple of r.
+        mel_lengths: [B] int.
+        stop_targets: [B, T_out] float32 per frame, 1 from the last real frame on; Coqui's are per decoder step.
+    """
+    batch_size, frames = stop_targets.shape
+    step_stops = stop_targets.reshape(batch_size, frames // outputs_per_step, outputs_per_step).sum(axis=2) > 0
+    mel_lengths = torch.from_numpy(np.asarray(mel_lengths, np.int64))
+    return {"text_input": torch.from_numpy(np.asarray(phones, np.int64)),
+            "text_lengths": torch.from_numpy(np.asarray(input_lengths, np.int64)),
+            "mel_input": torch.from_numpy(np.asarray(mel, np.float32)), "mel_lengths": mel_lengths,
+            "stop_targets": torch.from_numpy(step_stops.astype(np.float32)),
+            "stop_target_lengths": torch.ceil(mel_lengths / outputs_per_step),
+            "speaker_ids": None, "d_vectors": None}
+
+
+def train_step(peer, batch):
+    """One training step as Coqui's trainer does it: forward, loss, backward, grad-norm clipping, Adam.
+
+    Returns the loss as a float (which waits for the step to finish).
+    """
+    peer.model.train()
+    peer.optimizer.zero_grad(set_to_none=True)
+    _, losses = peer.model.train_step(batch, peer.criterion)
+    losses["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(peer.model.parameters(), peer.config.grad_clip)
+    peer.optimizer.step()
+    return losses["loss"].item()
+
+
+def synthesize(peer, phones, frames):
+    """Free-running `inference` forced to decode `frames` frames; returns the frames it produced.
+
+    Coqui's decoder loop ends when sigmoid(stop logit) > decoder.stop_threshold (a fixed 0.5, not a config
+    field) or after decoder.max_decoder_steps steps of r frames: the first is switched off, the second set.
+
+    Args:
+        phones: [1, T_in] int phone ids (Coqui's inference loop handles one utterance at a time).
+    """
+    peer.model.eval()
+    peer.model.decoder.stop_threshold = NEVER_STOP
+    peer.model.decoder.max_decoder_steps = math.ceil(frames / peer.config.r)
+    outputs = peer.model.inference(torch.from_numpy(np.asarray(phones, np.int64)))
+    return int(outputs["model_outputs"].shape[1])
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MB: VmHWM of /proc/self/status (Linux).
+
+    Not ru_maxrss: Linux carries the parent's peak over fork and exec into a child's ru_maxrss.
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status: the memory probe needs Linux")
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Peak memory of the peer's training steps (peer_speed.py).")
+    parser.add_argument("--batch_file", required=True, help=".npz written by peer_speed.py")
+    parser.add_argument("--threads", type=int, required=True, help="PyTorch intra-op and inter-op threads")
+    parser.add_argument("--steps", type=int, required=True, help="training steps to run")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    saved = np.load(args.batch_file)
+    outputs_per_step = int(saved["outputs_per_step"])
+    peer = build_peer(int(saved["num_chars"]), outputs_per_step, saved["mel"].shape[2], int(saved["seed"]))
+    batch = peer_batch(saved["phones"], saved["input_lengths"], saved["mel"], saved["mel_lengths"],
+                       saved["stop_targets"], outputs_per_step)
+    before = peak_rss_mb()
+    for _ in range(args.steps):
+        train_step(peer, batch)
+    print(json.dumps({"before_steps_mb": before, "peak_mb": peak_rss_mb()}))
+
+
+if __name__ == "__main__":
+    main()
