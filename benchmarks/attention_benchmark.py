@@ -82,7 +82,7 @@ flags.DEFINE_integer("min_tokens", 15, "Fewest tokens of a training utterance.")
 flags.DEFINE_integer("max_tokens", 40, "Most tokens of a training utterance.")
 flags.DEFINE_bool("stop_when_aligned", False, "End a run once it is aligned (for experiments that only want "
                   "steps to align; its later scores then come from fewer steps).")
-flags.DEFINE_bool("report_only", False, "Rewrite the report from --out_dir's results.json and pictures.npz "
+flags.DEFINE_bool("report_only", False, "Rewrite the report from --out_dir's results.json and its runs' pictures.npz "
                   "(after changing the report's code) without training.")
 flags.DEFINE_bool("quick", False, f"Tiny end-to-end run for CI: {QUICK} unless given.")
 
@@ -317,7 +317,7 @@ def main(argv):
             "seconds_per_step": float(np.mean([run["seconds_per_step"] for run in runs])),
             "data_minutes": data_seconds / 60,
             "wall_minutes": data_seconds / 60 + sum(run["total_seconds"] for run in runs) / 60}
-    save_results(FLAGS.out_dir, info, runs, lengths, pictures)
+    save_results(FLAGS.out_dir, info, runs, lengths)
     report(doc, info, by_mechanism, lengths, pictures)
 
 
@@ -329,11 +329,21 @@ def run_path(out_dir, mechanism, seed):
 def save_run(out_dir, result, first, settings):
     """Writes one finished run's scores and pictures, so that an interrupted benchmark resumes after it."""
     path = run_path(out_dir, result["mechanism"], result["seed"])
-    temporary = os.path.join(path, "pictures.tmp.npz")
-    np.savez_compressed(temporary, **{f"{name}|{mode}": pair[mode] for name, pair in first.items()
-                                      for mode in (0, 1)})
-    os.replace(temporary, os.path.join(path, "pictures.npz"))
+    with fileio.atomic_path(os.path.join(path, "pictures.npz")) as temp_path:
+        with open(temp_path, "wb") as handle:  # a file object: savez would add ".npz" to a name
+            np.savez_compressed(handle, **{f"{name}|{mode}": pair[mode] for name, pair in first.items()
+                                           for mode in (0, 1)})
     fileio.write_text(os.path.join(path, "result.json"), json.dumps({"settings": settings, "result": result}))
+
+
+def read_pictures(path):
+    """The {set name: [teacher-forced, free-running alignment]} that save_run wrote in a run's folder."""
+    first = {}
+    with np.load(os.path.join(path, "pictures.npz")) as arrays:
+        for key in arrays.files:
+            name, mode = key.split("|")
+            first.setdefault(name, [None, None])[int(mode)] = arrays[key]
+    return first
 
 
 def load_run(out_dir, mechanism, seed, settings):
@@ -344,38 +354,27 @@ def load_run(out_dir, mechanism, seed, settings):
             saved = json.load(handle)
         if saved["settings"] != json.loads(json.dumps(settings)):
             return None
-        first = {}
-        with np.load(os.path.join(path, "pictures.npz")) as arrays:
-            for key in arrays.files:
-                name, mode = key.split("|")
-                first.setdefault(name, [None, None])[int(mode)] = arrays[key]
-        return saved["result"], first
+        return saved["result"], read_pictures(path)
     except (OSError, ValueError, KeyError):
         return None
 
 
-def save_results(out_dir, info, runs, lengths, pictures):
-    """results.json (scores) and pictures.npz (the alignments the report draws) in out_dir."""
+def save_results(out_dir, info, runs, lengths):
+    """results.json in out_dir: the scores of every run (their pictures stay in each run's folder)."""
     fileio.write_text(os.path.join(out_dir, "results.json"),
                       json.dumps({"info": info, "runs": runs, "lengths": lengths}))
-    arrays = {f"{mechanism}|{name}|{mode}": pair[mode] for mechanism, sets in pictures.items()
-              for name, pair in sets.items() for mode in (0, 1)}
-    temporary = os.path.join(out_dir, "pictures.tmp.npz")
-    np.savez_compressed(temporary, **arrays)
-    os.replace(temporary, os.path.join(out_dir, "pictures.npz"))
 
 
 def load_results(out_dir):
-    """What save_results wrote: (info, {mechanism: runs}, lengths, pictures)."""
+    """What save_results and save_run wrote: (info, {mechanism: runs}, lengths, {mechanism: first run's
+    pictures})."""
     with open(os.path.join(out_dir, "results.json"), encoding="utf-8") as handle:
         saved = json.load(handle)
     by_mechanism, pictures = {}, {}
     for run in saved["runs"]:
         by_mechanism.setdefault(run["mechanism"], []).append(run)
-    with np.load(os.path.join(out_dir, "pictures.npz")) as arrays:
-        for key in arrays.files:
-            mechanism, name, mode = key.split("|")
-            pictures.setdefault(mechanism, {}).setdefault(name, [None, None])[int(mode)] = arrays[key]
+        if run["mechanism"] not in pictures:
+            pictures[run["mechanism"]] = read_pictures(run_path(out_dir, run["mechanism"], run["seed"]))
     return saved["info"], by_mechanism, saved["lengths"], pictures
 
 

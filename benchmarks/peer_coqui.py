@@ -26,7 +26,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, when run as a script
 sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "peer_stubs"))
+from benchmarks.peak_memory import peak_rss_mb  # noqa: E402  (after the sys.path lines)
 import torch  # noqa: E402  (after the sys.path line: Coqui needs torchaudio / torchcodec to import)
 from TTS.tts.configs.shared_configs import CharactersConfig  # noqa: E402
 from TTS.tts.configs.tacotron2_config import Tacotron2Config  # noqa: E402
@@ -134,18 +136,6 @@ def synthesize(peer, phones, frames):
     peer.model.decoder.max_decoder_steps = math.ceil(frames / peer.config.r)
     outputs = peer.model.inference(torch.from_numpy(np.asarray(phones, np.int64)))
     return int(outputs["model_outputs"].shape[1])
-
-
-def peak_rss_mb():
-    """Peak resident memory of this process so far, in MB: VmHWM of /proc/self/status (Linux).
-
-    Not ru_maxrss: Linux carries the parent's peak over fork and exec into a child's ru_maxrss.
-    """
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status: the memory probe needs Linux")
 
 
 def main():

@@ -57,6 +57,7 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import hparams as hparams_lib  # noqa: E402  (after the sys.path line, to run as a script)
 from benchmarks import train_speed  # noqa: E402  (defines --batch_size --input_length --output_frames ...)
+from benchmarks.peak_memory import peak_rss_mb  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
 from text.phones_mix import NUM_IDS  # noqa: E402
@@ -190,18 +191,6 @@ def compare_synthesis(peer_coqui, batch):
     figures = interleaved("synth", {name: (lambda run=run: measure(run)) for name, run in runs.items()}, "RTF")
     print_ratio(f"synthesis RTF at batch 1, median of {FLAGS.rounds} rounds", statistics.median(figures["ours"]),
                 statistics.median(figures["peer"]), higher_is_faster=False)
-
-
-def peak_rss_mb():
-    """Peak resident memory of this process so far, in MB: VmHWM of /proc/self/status (Linux).
-
-    Not ru_maxrss: Linux carries the parent's peak over fork and exec into a child's ru_maxrss.
-    """
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status: the memory probe needs Linux")
 
 
 def memory_child():

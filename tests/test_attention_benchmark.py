@@ -66,7 +66,7 @@ def test_quick_run_writes_tables_and_pictures_to_its_scratch_directory(tmp_path)
     for run in results["runs"]:  # each run left a checkpoint directory that synthesize.py can load
         run_dir = tmp_path / "scratch" / "runs" / f"{run['mechanism']}_seed1"
         assert (run_dir / "hparams.yaml").is_file() and (run_dir / "checkpoints" / "checkpoint").is_file()
-    # --report_only rewrites the same report from results.json and pictures.npz, without training.
+    # --report_only rewrites the same report from results.json and the runs' pictures.npz, without training.
     os.remove(doc)
     again = subprocess.run([sys.executable, script, "--quick", "--out_dir", str(tmp_path / "scratch"),
                             "--report_only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
