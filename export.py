@@ -20,6 +20,7 @@ from absl import logging
 import tensorflow as tf
 
 from datasets import fileio
+from modules.attention_names import INFERENCE_PRECISIONS
 from tacotron.cli import fail
 from tacotron.export_module import TacotronExport
 from tacotron.export_module import phone_inventory_lines
@@ -33,6 +34,9 @@ flags.DEFINE_string("checkpoint_dir", None, "A train.py --log_dir (hparams.yaml 
 flags.DEFINE_string("output_dir", None, "SavedModel directory to write (for TF Serving: <model_base>/<version>).")
 flags.DEFINE_integer("seed", None, "Pre-net dropout seed of serving_default and synthesize_wav "
                                    "(default: random_seed of the checkpoint's hparams).")
+flags.DEFINE_enum("precision", None, list(INFERENCE_PRECISIONS),
+                  "Fix the decoder LSTMs' precision in the SavedModel: float32 or bfloat16 (faster, slightly "
+                  "different mels; default: the run's hparam inference_precision).")
 flags.DEFINE_string("attention_window", None, "Fix the synthesis attention window in the SavedModel: \"BACK,AHEAD\" "
                     "(e.g. 1,3) or off (default: the run's hparam attention_window). Not for GMM attention.")
 
@@ -69,7 +73,7 @@ def clean_up_killed_export(output_dir):
     fileio.remove_stale_temps(os.path.dirname(output_dir), target=os.path.basename(output_dir))
 
 
-def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=None):
+def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=None, precision=None):
     """Restores the latest checkpoint of a training directory and writes the SavedModel.
 
     Args:
@@ -77,6 +81,7 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=N
         output_dir: the SavedModel directory (absent, empty, or an earlier SavedModel that is replaced).
         seed: int32 dropout seed of serving_default and synthesize_wav (default: hparams random_seed).
         attention_window: None (the run's hparam), [] (off) or [back, ahead], fixed in the SavedModel.
+        precision: None (the run's hparam inference_precision), "float32" or "bfloat16", fixed in the SavedModel.
     Returns:
         (output_dir, checkpoint_path, seed)
     Raises:
@@ -87,7 +92,8 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=N
     output_dir = os.path.abspath(output_dir)
     clean_up_killed_export(output_dir)
     check_output_dir(output_dir)
-    model, hp, checkpoint_path = load_model(checkpoint_dir, attention_window=attention_window)
+    model, hp, checkpoint_path = load_model(checkpoint_dir, attention_window=attention_window,
+                                            inference_precision=precision)
     seed = hp.random_seed if seed is None else seed
     if not 0 <= seed <= INT32_MAX:
         raise ExportError(f"--seed={seed}: must be in [0, {INT32_MAX}]")
@@ -123,7 +129,7 @@ def main(argv):
     try:
         window = None if FLAGS.attention_window is None else parse_window(FLAGS.attention_window)
         output_dir, checkpoint_path, seed = export_saved_model(FLAGS.checkpoint_dir, FLAGS.output_dir,
-                                                               FLAGS.seed, window)
+                                                               FLAGS.seed, window, FLAGS.precision)
     except (ModelLoadError, ExportError, ValueError) as error:
         fail(str(error))
     except OSError as error:

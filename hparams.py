@@ -24,6 +24,7 @@ from hparams_defaults import PRESET_SMALL
 from hparams_defaults import RATES
 from modules.attention_names import ATTENTION_TYPES
 from modules.attention_names import GMM_VERSIONS
+from modules.attention_names import INFERENCE_PRECISIONS
 
 PRESETS = ("course", "small")
 
@@ -172,6 +173,9 @@ def validate(hparams):
     if values["attention_type"] not in ATTENTION_TYPES:
         raise HParamsError(f"hparam 'attention_type': unknown attention type {values['attention_type']!r}; "
                            f"choose one of {', '.join(ATTENTION_TYPES)}")
+    if values["inference_precision"] not in INFERENCE_PRECISIONS:
+        raise HParamsError(f"hparam 'inference_precision': unknown precision {values['inference_precision']!r}; "
+                           f"choose one of {', '.join(INFERENCE_PRECISIONS)}")
     if values["gmm_version"] not in GMM_VERSIONS:
         raise HParamsError(f"hparam 'gmm_version': unknown version {values['gmm_version']!r}; "
                            f"choose one of {', '.join(GMM_VERSIONS)}")

@@ -26,6 +26,7 @@ from absl import app
 from absl import flags
 
 import hparams as hparams_lib
+from modules.attention_names import INFERENCE_PRECISIONS
 from text.labels import LabelError
 from tacotron import synthesis
 from tacotron.cli import fail
@@ -54,6 +55,9 @@ flags.DEFINE_bool("wav", None, "Write Griffin-Lim wavs (default: the model's hpa
 flags.DEFINE_string("attention_window", None, "Synthesis with a checkpoint: attend only from BACK tokens before to "
                     "AHEAD after the previous step's peak, as \"BACK,AHEAD\" (e.g. 1,3), or off (default: the "
                     "hparam attention_window). Not for GMM attention.")
+flags.DEFINE_enum("precision", None, list(INFERENCE_PRECISIONS),
+                  "Synthesis with a checkpoint: float32, or bfloat16 for the decoder LSTMs (faster, slightly "
+                  "different mels; default: the run's hparam inference_precision).")
 flags.DEFINE_bool("no_wav", False, "Skip Griffin-Lim: write mels and alignments only (same as --nowav).")
 
 
@@ -101,7 +105,7 @@ def main(argv):
         synthesizer = synthesis.load_synthesizer(FLAGS.checkpoint_dir, FLAGS.saved_model, FLAGS.seed,
                                                  FLAGS.griffin_lim_iters,
                                                  with_wav=False if FLAGS.no_wav else FLAGS.wav,
-                                                 attention_window=window)
+                                                 attention_window=window, precision=FLAGS.precision)
     except (ModelLoadError, hparams_lib.HParamsError, ValueError) as error:
         fail(str(error))
     synthesizer.prepare()

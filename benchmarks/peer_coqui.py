@@ -39,6 +39,11 @@ from TTS.tts.models.tacotron2 import Tacotron2  # noqa: E402
 logging.getLogger("TTS").setLevel(logging.ERROR)
 GRAVES_HEADS = 5  # K, the mixture components of the attention
 NEVER_STOP = 1.0  # a stop threshold no sigmoid exceeds: the stop token cannot end decoding
+# Loss terms of Coqui's TacotronLoss beyond the decoder and post-net spectrogram losses and the stop BCE; "plain"
+# switches them off (ours trains on those three only, like the course), "coqui" keeps Coqui's defaults.
+EXTRA_LOSS_TERMS = ("decoder_diff_spec_alpha", "postnet_diff_spec_alpha", "decoder_ssim_alpha",
+                    "postnet_ssim_alpha", "ga_alpha")
+LOSSES = ("plain", "coqui")
 
 Peer = collections.namedtuple("Peer", ["model", "criterion", "optimizer", "config"])
 
@@ -57,8 +62,11 @@ def settings():
             + (f", stand-ins for {' and '.join(stubs)} (benchmarks/peer_stubs)" if stubs else ""))
 
 
-def build_peer(num_chars, outputs_per_step, acoustic_dim, seed):
+def build_peer(num_chars, outputs_per_step, acoustic_dim, seed, loss="plain"):
     """Coqui's Tacotron 2 with Graves attention, its own criterion (model.get_criterion()) and Adam.
+
+    loss: "plain" (decoder and post-net spectrogram losses and the stop BCE, as ours) or "coqui" (also the
+    differential-spectrogram, SSIM and guided-attention terms of Coqui's default config).
 
     Coqui sizes its embedding from the tokenizer it builds from `config.characters` (its English graphemes
     by default), not from `num_chars`: a vocabulary of `num_chars` symbols with the pad first gives it ours.
@@ -67,8 +75,12 @@ def build_peer(num_chars, outputs_per_step, acoustic_dim, seed):
     characters = CharactersConfig(characters_class="TTS.tts.utils.text.characters.Graphemes", pad="_", eos=None,
                                   bos=None, blank=None, punctuations="",
                                   characters="".join(chr(0x4E00 + index) for index in range(num_chars - 1)))
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, not {loss!r}")
+    extra = {name: 0.0 for name in EXTRA_LOSS_TERMS} if loss == "plain" else {}
     config = Tacotron2Config(num_chars=num_chars, characters=characters, r=outputs_per_step,
-                             out_channels=acoustic_dim, attention_type="graves", attention_heads=GRAVES_HEADS)
+                             out_channels=acoustic_dim, attention_type="graves", attention_heads=GRAVES_HEADS,
+                             **extra)
     model = Tacotron2(config)
     assert model.embedding.num_embeddings == num_chars, model.embedding
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -143,11 +155,13 @@ def main():
     parser.add_argument("--batch_file", required=True, help=".npz written by peer_speed.py")
     parser.add_argument("--threads", type=int, required=True, help="PyTorch intra-op and inter-op threads")
     parser.add_argument("--steps", type=int, required=True, help="training steps to run")
+    parser.add_argument("--loss", choices=LOSSES, default="plain", help="the peer's loss terms (build_peer)")
     args = parser.parse_args()
     set_threads(args.threads)
     saved = np.load(args.batch_file)
     outputs_per_step = int(saved["outputs_per_step"])
-    peer = build_peer(int(saved["num_chars"]), outputs_per_step, saved["mel"].shape[2], int(saved["seed"]))
+    peer = build_peer(int(saved["num_chars"]), outputs_per_step, saved["mel"].shape[2], int(saved["seed"]),
+                      args.loss)
     batch = peer_batch(saved["phones"], saved["input_lengths"], saved["mel"], saved["mel_lengths"],
                        saved["stop_targets"], outputs_per_step)
     before = peak_rss_mb()

@@ -67,6 +67,9 @@ flags.DEFINE_integer("rounds", 3, "Interleaved rounds (ours, peer) of every meas
 flags.DEFINE_integer("threads", os.cpu_count(), "CPU threads of both frameworks (intra-op and inter-op).")
 flags.DEFINE_enum("only", "all", ["train", "synth", "memory", "all"], "What to measure.")
 flags.DEFINE_bool("memory_child", False, "Internal: be our memory probe (see --only memory) and print JSON.")
+flags.DEFINE_enum("peer_loss", "plain", ["plain", "coqui"],
+                  "The peer's loss: plain = decoder and post-net spectrogram losses + stop BCE (as ours); coqui = "
+                  "also Coqui's default differential-spectrogram, SSIM and guided-attention terms.")
 flags.adopt_module_key_flags(train_speed)
 UNUSED_FLAGS = ("preset", "attention_type", "jit_compile", "mixed_precision")  # train_speed.py's, fixed here
 CHILD_FLAGS = ("batch_size", "input_length", "output_frames", "outputs_per_step", "warmup", "steps", "threads",
@@ -138,7 +141,8 @@ def compare_training(peer_coqui, batch):
     hp = our_hparams()
     keras.utils.set_random_seed(hp.random_seed)
     trainer = build_trainer(hp)
-    peer = peer_coqui.build_peer(NUM_IDS, FLAGS.outputs_per_step, hp.acoustic_dim, FLAGS.seed)
+    peer = peer_coqui.build_peer(NUM_IDS, FLAGS.outputs_per_step, hp.acoustic_dim, FLAGS.seed,
+                                 FLAGS.peer_loss)
     arrays = numpy_batch(batch)
     peer_input = peer_coqui.peer_batch(arrays["phones"], arrays["input_lengths"], arrays["mel"],
                                        arrays["mel_lengths"], arrays["stop_targets"], FLAGS.outputs_per_step)
@@ -175,7 +179,8 @@ def compare_synthesis(peer_coqui, batch):
     phones = batch["phones"][:1]  # [1, T_in]
     peer_phones = phones.numpy()
     lengths, seeds = tf.constant([FLAGS.input_length]), tf.constant([FLAGS.seed])
-    peer = peer_coqui.build_peer(NUM_IDS, FLAGS.outputs_per_step, hp.acoustic_dim, FLAGS.seed)
+    peer = peer_coqui.build_peer(NUM_IDS, FLAGS.outputs_per_step, hp.acoustic_dim, FLAGS.seed,
+                                 FLAGS.peer_loss)
     runs = {"ours": lambda: int(infer(phones, lengths, seeds)["mel_lengths"][0]),
             "peer": lambda: peer_coqui.synthesize(peer, peer_phones, limit)}
     print(f"synth: batch 1, {FLAGS.input_length} phones decoded to {limit} frames "
@@ -224,7 +229,8 @@ def compare_memory(peer_coqui, batch):
         ours = run_probe([sys.executable, os.path.abspath(__file__), "--memory_child"]
                          + [f"--{name}={FLAGS[name].value}" for name in CHILD_FLAGS])
         peer = run_probe([sys.executable, os.path.abspath(peer_coqui.__file__), "--batch_file", batch_file,
-                          "--threads", str(FLAGS.threads), "--steps", str(steps)])
+                          "--threads", str(FLAGS.threads), "--steps", str(steps),
+                          "--loss", FLAGS.peer_loss])
     for name, probe in (("ours", ours), ("peer", peer)):
         print(f"memory {name}: peak {probe['peak_mb']:.0f} MB after {steps} training steps "
               f"({probe['before_steps_mb']:.0f} MB before the first; own process, VmHWM)")

@@ -34,7 +34,9 @@ import tensorflow as tf
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import hparams as hparams_lib  # noqa: E402  (after the sys.path line, to run as a script)
 from benchmarks import griffin_lim_speed  # noqa: E402  (defines --seconds --iters --batch_size --repeats --wav)
+from modules.attention_names import INFERENCE_PRECISIONS  # noqa: E402
 from text.phones_mix import NUM_IDS  # noqa: E402
+from tacotron.inference import load_model  # noqa: E402
 from tacotron import griffin_lim  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
 from tacotron.griffin_lim import griffin_lim_from_hparams  # noqa: E402
@@ -48,6 +50,11 @@ flags.DEFINE_integer("outputs_per_step", 2, "r, mel frames per decoder step (the
 flags.DEFINE_enum("attention_type", "gmm", list(hparams_lib.ATTENTION_TYPES), "Attention mechanism.")
 flags.DEFINE_string("hparams", "", "Extra hparams overrides applied to both presets.")
 flags.DEFINE_integer("seed", 0, "Seed of the phones and of the pre-net dropout.")
+flags.DEFINE_enum("precision", "float32", list(INFERENCE_PRECISIONS) + ["both"],
+                  "Decoder LSTM precision of the acoustic model (hparam inference_precision); both = each, on the "
+                  "same weights, phones and seeds, with the bfloat16 mels' error against the float32 ones.")
+flags.DEFINE_string("checkpoint_dir", None, "Time a trained model (a train.py --log_dir; its hparams, with "
+                    "this run's stop_threshold and max_frames_per_phone) instead of the untrained presets.")
 flags.adopt_module_key_flags(griffin_lim_speed)  # its flags show in --help too
 
 
@@ -67,7 +74,8 @@ def synthetic_phones(batch_size, input_length, seed):
 
 
 def time_acoustic(model, hp, batch_size):
-    """Returns dict(seconds, frames, audio_seconds, at_limit) of one warm `infer` call on `batch_size` rows."""
+    """Returns dict(seconds, frames, audio_seconds, at_limit, outputs) of one warm `infer` call on
+    `batch_size` rows (outputs: the last call's numpy dict)."""
     infer = tf.function(lambda phones, lengths, seeds: model.infer(phones, lengths, seeds=seeds),
                         input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
                                          tf.TensorSpec([None], tf.int32)])
@@ -83,20 +91,56 @@ def time_acoustic(model, hp, batch_size):
     seconds = griffin_lim_speed.best_time(run, FLAGS.repeats)
     frames = int(results[-1]["mel_lengths"].sum())
     return {"seconds": seconds, "frames": frames, "audio_seconds": frames * hp.hop_size / hp.sample_rate,
-            "at_limit": int(results[-1]["hit_max_steps"].sum())}
+            "at_limit": int(results[-1]["hit_max_steps"].sum()), "outputs": results[-1]}
+
+
+def mel_error_line(reduced, exact):
+    """Error of the reduced-precision mels against the float32 ones (same weights, phones and seeds), over the
+    frames both produced, in normalised mel units (the features span [-4, 4])."""
+    errors, lengths_differ = [], 0
+    for row in range(len(exact["mel_lengths"])):
+        frames = min(exact["mel_lengths"][row], reduced["mel_lengths"][row])
+        lengths_differ += int(exact["mel_lengths"][row] != reduced["mel_lengths"][row])
+        errors.append(np.abs(reduced["mel"][row, :frames] - exact["mel"][row, :frames]))
+    errors = np.concatenate([error.ravel() for error in errors])
+    return (f"mean abs error {errors.mean():.3g}, 99th percentile {np.percentile(errors, 99):.3g}, max "
+            f"{errors.max():.3g} (normalised mel units), {lengths_differ}/{len(exact['mel_lengths'])} lengths differ")
 
 
 def report_acoustic(preset):
-    hp = preset_hparams(preset)
-    keras.utils.set_random_seed(hp.random_seed)
-    model = create_model(hp)
-    rtfs = {}
-    for batch_size in sorted({1, FLAGS.batch_size}):
-        result = time_acoustic(model, hp, batch_size)
-        rtfs[batch_size] = result["seconds"] / result["audio_seconds"]
-        print(f"{preset} acoustic model ({model.count_params() / 1e6:.2f} M parameters) batch {batch_size}: "
-              f"{result['frames']} frames ({result['audio_seconds']:.2f} s of audio, {result['at_limit']}/"
-              f"{batch_size} at the step limit) in {result['seconds']:.3f} s  RTF {rtfs[batch_size]:.4g}")
+    """Times `preset` (or the --checkpoint_dir model) at batch 1 and --batch_size in each --precision;
+    returns {(precision, batch_size): RTF}."""
+    if FLAGS.checkpoint_dir:
+        model, hp, checkpoint = load_model(FLAGS.checkpoint_dir)
+        hp = hp.replace(stop_threshold=FLAGS.stop_threshold, max_frames_per_phone=FLAGS.max_frames_per_phone)
+        model.decoder.stop_threshold = hp.stop_threshold
+        model.decoder.max_frames_per_phone = hp.max_frames_per_phone
+        name = f"trained ({checkpoint})"
+    else:
+        hp = preset_hparams(preset)
+        keras.utils.set_random_seed(hp.random_seed)
+        model = create_model(hp)
+        name = preset
+    precisions = list(INFERENCE_PRECISIONS) if FLAGS.precision == "both" else [FLAGS.precision]
+    rtfs, outputs = {}, {}
+    for precision in precisions:
+        model.decoder.inference_precision = precision  # read when infer is traced (a new tf.function below)
+        for batch_size in sorted({1, FLAGS.batch_size}):
+            result = time_acoustic(model, hp, batch_size)
+            rtfs[precision, batch_size] = result["seconds"] / result["audio_seconds"]
+            outputs[precision, batch_size] = result["outputs"]
+            print(f"{name} acoustic model ({model.count_params() / 1e6:.2f} M parameters) {precision} batch "
+                  f"{batch_size}: {result['frames']} frames ({result['audio_seconds']:.2f} s of audio, "
+                  f"{result['at_limit']}/{batch_size} at the step limit) in {result['seconds']:.3f} s  "
+                  f"RTF {rtfs[precision, batch_size]:.4g}")
+        if FLAGS.batch_size > 1:
+            throughput = rtfs[precision, 1] / rtfs[precision, FLAGS.batch_size]
+            print(f"{name} {precision}: batch {FLAGS.batch_size} throughput = {throughput:.2f}x batch 1's")
+    if len(precisions) == 2:
+        for batch_size in sorted({1, FLAGS.batch_size}):
+            print(f"{name} bfloat16 vs float32 at batch {batch_size}: speed-up "
+                  f"{rtfs['float32', batch_size] / rtfs['bfloat16', batch_size]:.2f}x; "
+                  + mel_error_line(outputs["bfloat16", batch_size], outputs["float32", batch_size]))
     return rtfs
 
 
@@ -144,17 +188,20 @@ def main(argv):
     if FLAGS.batch_size < 1 or FLAGS.repeats < 1 or FLAGS.input_length < 1:
         raise app.UsageError("--batch_size, --repeats and --input_length must be at least 1")
     presets = list(hparams_lib.PRESETS) if FLAGS.preset == "both" else [FLAGS.preset]
+    if FLAGS.checkpoint_dir:
+        presets = ["trained"]
     print(f"acoustic model: {FLAGS.input_length} phones per utterance, step limit "
           f"{FLAGS.max_frames_per_phone} frames per phone, stop threshold {FLAGS.stop_threshold}, "
-          f"r={FLAGS.outputs_per_step}, {FLAGS.attention_type} attention, untrained weights; fastest of "
+          f"r={FLAGS.outputs_per_step}, {FLAGS.attention_type} attention, "
+          f"{'trained' if FLAGS.checkpoint_dir else 'untrained'} weights; fastest of "
           f"{FLAGS.repeats} warm runs; {os.cpu_count()} CPUs, TF devices: "
           f"{[device.device_type for device in tf.config.list_logical_devices()]}")
     acoustic = {preset: report_acoustic(preset) for preset in presets}
     vocoder = report_griffin_lim()
     for preset, rtfs in acoustic.items():
         print(f"{preset} acoustic model + our Griffin-Lim (sum of the RTFs above): "
-              + ", ".join(f"RTF {rtf + vocoder[batch_size]:.4g} at batch {batch_size}"
-                          for batch_size, rtf in rtfs.items()))
+              + ", ".join(f"RTF {rtf + vocoder[batch_size]:.4g} at batch {batch_size} ({precision})"
+                          for (precision, batch_size), rtf in rtfs.items()))
 
 
 if __name__ == "__main__":

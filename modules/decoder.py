@@ -5,7 +5,9 @@ wrapper): a symbolic `tf.while_loop` over decoder steps with TensorArrays, in tw
 step function (the cell's `call`):
 - teacher forcing (training): inputs are a go frame of zeros, then the last frame of each group of r target
   frames; the pre-net runs over all of them at once, outside the loop;
-- free running (inference): the pre-net runs on the last predicted frame inside the loop; a sequence
+- free running (inference): the pre-net runs on the last predicted frame inside the loop, and each decoder
+  LSTM makes one product per step with its kernels stacked once before the loop (in float32 or, with
+  `inference_precision` bfloat16, in bfloat16); a sequence
   finishes when a stop probability exceeds `stop_threshold` after `min_decoder_steps`, or when it reaches
   its own step limit, which grows with its input length (`max_frames_per_phone` x phones / r).
 Attention keys (`prepare_memory`) are computed once per batch, outside the loop.
@@ -17,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from modules.attention_factory import attention_config_from
+from modules.attention_names import INFERENCE_PRECISIONS
 from modules.attention_factory import create_attention
 from modules.decoder_cells import BasicTacoDecoderCell
 from modules.decoder_cells import GMMTacoDecoderCell
@@ -76,11 +79,13 @@ class TacotronDecoder(keras.layers.Layer):
         stop_threshold, min_decoder_steps, max_frames_per_phone: when free-running decoding stops.
         attention_window: [] (off) or [back, ahead]: in free-running decoding, attend only to encoder steps
             from `back` before to `ahead` after the previous step's peak (not for GMM attention).
+        inference_precision: "float32" or "bfloat16": the dtype of the decoder LSTMs' weights and products in
+            free-running decoding (modules/rnn_cells.py); training is unaffected.
     """
 
     def __init__(self, attention_config, prenet_units, prenet_dropout, rnn_units, zoneout_rate, outputs_per_step,
                  acoustic_dim, stop_threshold, min_decoder_steps, max_frames_per_phone, attention_window=(),
-                 **kwargs):
+                 inference_precision="float32", **kwargs):
         super().__init__(**kwargs)
         self.supports_masking = True  # the memory's Keras mask is not needed: memory_lengths are explicit
         attention_config = attention_config_from(attention_config)
@@ -89,13 +94,16 @@ class TacotronDecoder(keras.layers.Layer):
             prenet_dropout=prenet_dropout, rnn_units=list(rnn_units), zoneout_rate=zoneout_rate,
             outputs_per_step=outputs_per_step, acoustic_dim=acoustic_dim, stop_threshold=stop_threshold,
             min_decoder_steps=min_decoder_steps, max_frames_per_phone=max_frames_per_phone,
-            attention_window=list(attention_window))
+            attention_window=list(attention_window), inference_precision=inference_precision)
         self.outputs_per_step = outputs_per_step
         self.acoustic_dim = acoustic_dim
         self.stop_threshold = stop_threshold
         self.min_decoder_steps = min_decoder_steps
         self.max_frames_per_phone = max_frames_per_phone
         self.attention_window = check_window(attention_window, attention_config.attention_type)
+        if inference_precision not in INFERENCE_PRECISIONS:
+            raise ValueError(f"inference_precision must be one of {INFERENCE_PRECISIONS}, not {inference_precision!r}")
+        self.inference_precision = inference_precision
         self.prenet = Prenet(units=list(prenet_units), dropout_rate=prenet_dropout, always_dropout=True,
                              name="decoder_prenet")
         attention = create_attention(attention_config)
@@ -160,6 +168,9 @@ class TacotronDecoder(keras.layers.Layer):
                  alignments [B, T / r, T_in], mel_lengths [B] int32, hit_max_steps [B] bool)
         """
         batch_size, processed, state = self._initial(memory, memory_lengths)
+        if not self.cell.rnn.built:  # the stacked kernels are read before the first step
+            self.cell.rnn.build((None, self._config["prenet_units"][-1] + memory.shape[-1]))
+        fused_kernels = self.cell.rnn.fused_kernels(self.inference_precision)
         window = self.attention_window if attention_window is None else check_window(
             attention_window, self._config["attention_config"]["attention_type"])
         r = self.outputs_per_step
@@ -179,7 +190,8 @@ class TacotronDecoder(keras.layers.Layer):
             (frames, stop_logits), state = self.cell.call(prenet_output, state=state, memory=memory,
                                                      processed_memory=processed,
                                                      memory_lengths=memory_lengths, training=False,
-                                                     window=window)
+                                                     window=window, fused_kernels=fused_kernels,
+                                                     precision=self.inference_precision)
             stop_probabilities = tf.sigmoid(tf.cast(stop_logits, tf.float32))  # [B, r]
             over = stop_probabilities > self.stop_threshold
             may_stop = step + 1 >= self.min_decoder_steps

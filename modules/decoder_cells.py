@@ -105,7 +105,8 @@ class BasicTacoDecoderCell(keras.layers.Layer):
                            lambda: tf.one_hot(tf.zeros_like(state.attention[:, 0], tf.int32), max_time))
         return attention_window(previous, window[0], window[1])
 
-    def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False, window=None):
+    def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False, window=None,
+             fused_kernels=None, precision="float32"):
         """One decoder step.
 
         Args:
@@ -116,12 +117,15 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             memory_lengths: [B] int32 valid encoder steps.
             window: optional (back, ahead): attend only that close to the previous step's peak (an attention
                 constraint for synthesis; softmax mechanisms only).
+            fused_kernels, precision: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before
+                the loop (free-running decoding).
         Returns:
             ((frames [B, r * n_mels], stop_logits [B, r]), next_state)
         """
         # 1. The attention RNN sees the pre-net output and the previous context.
         rnn_input = tf.concat([prenet_output, tf.cast(state.attention, prenet_output.dtype)], axis=-1)
-        rnn_output, next_rnn_state = self.rnn(rnn_input, state.rnn_cell_state, training=training)
+        rnn_output, next_rnn_state = self.rnn(rnn_input, state.rnn_cell_state, training=training,
+                                              fused_kernels=fused_kernels, precision=precision)
         # 2. Its output queries the attention, which advances its own state.
         extra = {} if not window else {"allowed": self.window(state, tf.shape(memory)[1], window)}
         context, alignments, next_attention_state = self.attention(

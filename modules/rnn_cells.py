@@ -5,6 +5,9 @@ Shapes: B = batch, D = input width.
 import keras
 import tensorflow as tf
 
+from modules.attention_names import INFERENCE_PRECISIONS
+from modules.fast_matmul import matmul
+
 
 class ZoneoutLSTMCell(keras.layers.Layer):
     """keras.layers.LSTMCell with zoneout on its hidden state h and cell state c (Krueger et al. 2016), as the
@@ -16,10 +19,14 @@ class ZoneoutLSTMCell(keras.layers.Layer):
     Zoneout acts on the carried state only: the cell's output, which feeds the next layer (and, from the top
     layer, the attention query and the projections), is the LSTM's new h before zoneout.
     States are [h, c], each [B, units].
+
+    The weights are those of a keras.layers.LSTMCell (`self.cell`, so checkpoints keep its variable paths);
+    the step is its arithmetic (gates i, f, c, o; sigmoid and tanh) written out with
+    modules.fast_matmul.matmul, whose backward pass is several times faster on CPU.
     """
 
     def __init__(self, units, zoneout_rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # casts itself; keeps bfloat16 kernels
         self.units = int(units)
         self.zoneout_rate = float(zoneout_rate)
         if not 0.0 <= self.zoneout_rate <= 1.0:
@@ -55,11 +62,38 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         rate = tf.cast(self.zoneout_rate, new.dtype)
         return (1.0 - rate) * new + rate * previous
 
-    def call(self, inputs, states, training=False):
-        """inputs: [B, D]; states: [h, c], each [B, units].
+    def fused_kernel(self, precision):
+        """The kernel and recurrent kernel stacked for one product per step of free-running decoding, made
+        once per call outside the loop: float32 (or the compute dtype) as [D + units, 4 units]; bfloat16
+        transposed, [4 units, D + units], the layout oneDNN's bfloat16 matrix-vector product reads fastest."""
+        if precision not in INFERENCE_PRECISIONS:
+            raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, not {precision!r}")
+        dtype = self.compute_dtype if precision == "float32" else tf.bfloat16
+        stacked = tf.concat([tf.cast(self.cell.kernel, dtype), tf.cast(self.cell.recurrent_kernel, dtype)], 0)
+        return stacked if precision == "float32" else tf.transpose(stacked)
+
+    def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, precision="float32"):
+        """keras.layers.LSTMCell's step on its weights: inputs [B, D], h_prev, c_prev [B, units] ->
+        (h, c), each [B, units]. fused_kernel: fused_kernel(precision)'s tensor, or None (training)."""
+        dtype = self.compute_dtype
+        if fused_kernel is None:
+            z = (matmul(tf.cast(inputs, dtype), tf.cast(self.cell.kernel, dtype))
+                 + matmul(tf.cast(h_prev, dtype), tf.cast(self.cell.recurrent_kernel, dtype))
+                 + tf.cast(self.cell.bias, dtype))
+        else:
+            stacked = tf.concat([tf.cast(inputs, fused_kernel.dtype), tf.cast(h_prev, fused_kernel.dtype)], -1)
+            product = tf.matmul(stacked, fused_kernel, transpose_b=precision == "bfloat16")
+            z = tf.cast(product, dtype) + tf.cast(self.cell.bias, dtype)
+        gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(gate_forget) * tf.cast(c_prev, dtype) + tf.sigmoid(gate_in) * tf.tanh(candidate)
+        return tf.sigmoid(gate_out) * tf.tanh(c), c
+
+    def call(self, inputs, states, training=False, fused_kernel=None, precision="float32"):
+        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, precision: see _lstm_step.
         Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout)."""
         h_prev, c_prev = states[0], states[1]
-        output, (h_new, c_new) = self.cell(inputs, [h_prev, c_prev], training=training)
+        output, c_new = self._lstm_step(inputs, h_prev, c_prev, fused_kernel, precision)
+        h_new = output
         if self.zoneout_rate > 0.0:
             h_new = self._zoneout(h_prev, h_new, training)
             c_new = self._zoneout(c_prev, c_new, training)
@@ -80,7 +114,7 @@ class StackedZoneoutLSTM(keras.layers.Layer):
     """
 
     def __init__(self, units, zoneout_rate, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)  # casts itself; keeps bfloat16 kernels
         self.units = [int(u) for u in units]
         self.zoneout_rate = float(zoneout_rate)
         self.seed = seed
@@ -107,14 +141,20 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         """Returns [[h_0, c_0], ...] zeros, each [batch_size, units[l]]."""
         return [cell.get_initial_state(batch_size, dtype) for cell in self.cells]
 
-    def call(self, inputs, states, training=False):
-        """inputs: [B, D]; states: [[h_l, c_l] per layer]. Returns (top output [B, units[-1]], new states)."""
+    def fused_kernels(self, precision):
+        """One ZoneoutLSTMCell.fused_kernel per layer (free-running decoding; make them outside the loop)."""
+        return [cell.fused_kernel(precision) for cell in self.cells]
+
+    def call(self, inputs, states, training=False, fused_kernels=None, precision="float32"):
+        """inputs: [B, D]; states: [[h_l, c_l] per layer]; fused_kernels: None or fused_kernels(precision).
+        Returns (top output [B, units[-1]], new states)."""
         if len(states) != len(self.cells):
             raise ValueError(f"expected {len(self.cells)} layer states, got {len(states)}")
         x = inputs
         new_states = []
-        for cell, state in zip(self.cells, states):
-            x, new_state = cell(x, list(state), training=training)
+        kernels = fused_kernels or [None] * len(self.cells)
+        for cell, state, kernel in zip(self.cells, states, kernels):
+            x, new_state = cell(x, list(state), training=training, fused_kernel=kernel, precision=precision)
             new_states.append(new_state)
         return x, new_states
 

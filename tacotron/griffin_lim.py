@@ -22,6 +22,7 @@ import tensorflow as tf
 
 # Smallest normal float32, librosa's threshold for "the window envelope is not zero".
 _TINY = float(np.finfo(np.float32).tiny)
+_ANGLE_GUARD = 1e-18
 
 
 def denormalize_mel(mel, max_abs_value, min_db, ref_level_db):
@@ -126,6 +127,87 @@ def random_phase(num_frames, num_bins, seed):
     return (2.0 * math.pi) * uniform
 
 
+def _compact_geometry(n_fft, win_size):
+    """(left, pad): the window's first nonzero sample inside an n_fft frame, and the reflect padding that
+    makes win_size-long frames start where the window starts (n_fft // 2 - left)."""
+    left = (n_fft - win_size) // 2
+    return left, n_fft // 2 - left
+
+
+def _edge_reflect_pad(signal, pad):
+    """reflect_pad for pad < N (two reversed slices instead of a gather); reflect_pad otherwise.
+    signal: [B, N]. Returns [B, N + 2 * pad]."""
+    length = tf.shape(signal)[-1]
+
+    def slices():
+        head = tf.reverse(signal[:, 1:pad + 1], axis=[-1])
+        tail = tf.reverse(signal[:, length - pad - 1:length - 1], axis=[-1])
+        return tf.concat([head, signal, tail], axis=-1)
+
+    return tf.cond(length > pad, slices, lambda: reflect_pad(signal, pad))
+
+
+def _frames(signal, frame_length, hop_size):
+    """tf.signal.frame(signal, frame_length, hop_size); when frame_length is m hops, as m shifted views of
+    the signal's hop-long blocks (one concat instead of a gather). signal: [B, N] -> [B, T, frame_length]."""
+    if frame_length % hop_size:
+        return tf.signal.frame(signal, frame_length, hop_size)
+    hops = frame_length // hop_size
+    num_blocks = tf.shape(signal)[-1] // hop_size
+    blocks = tf.reshape(signal[:, :num_blocks * hop_size], [tf.shape(signal)[0], num_blocks, hop_size])
+    count = tf.maximum(num_blocks - hops + 1, 0)
+    return tf.concat([blocks[:, j:j + count] for j in range(hops)], axis=-1)
+
+
+def _overlap_add(frames, hop_size):
+    """tf.signal.overlap_and_add(frames, hop_size); when the frame is m hops, as a sum of m shifted block
+    arrays. frames: [B, T, frame_length] -> [B, frame_length + (T - 1) * hop_size]."""
+    frame_length = frames.shape[-1]
+    if frame_length is None or frame_length % hop_size:
+        return tf.signal.overlap_and_add(frames, hop_size)
+    hops = frame_length // hop_size
+    batch_size, num_frames = tf.shape(frames)[0], tf.shape(frames)[1]
+    parts = tf.reshape(frames, [batch_size, num_frames, hops, hop_size])
+    total = tf.add_n([tf.pad(parts[:, :, j], [[0, 0], [j, hops - 1 - j], [0, 0]]) for j in range(hops)])
+    return tf.reshape(total, [batch_size, (num_frames + hops - 1) * hop_size])
+
+
+def _compact_stft(signal, window, n_fft, hop_size, pad, num_frames):
+    """stft(signal) * exp(2 pi i k left / n_fft): the FFT of each frame's windowed win_size samples only.
+
+    signal: [B, N]; window: [win_size] (unpadded). Returns [B, num_frames, 1 + n_fft // 2] complex64.
+    """
+    frames = _frames(_edge_reflect_pad(signal, pad), window.shape[0], hop_size)[:, :num_frames]
+    return tf.signal.rfft(frames * window, fft_length=[n_fft])
+
+
+def _compact_istft(spectrum, window, inverse_envelope, n_fft, hop_size, pad, length):
+    """Inverse of _compact_stft, = istft of the spectrum multiplied by exp(-2 pi i k left / n_fft).
+
+    spectrum: [B, T, 1 + n_fft // 2] complex64; inverse_envelope: 1 / the overlap-added squared window
+    (1 where that is ~0), [win_size + (T - 1) * hop]. Returns [B, length] float32.
+    """
+    frames = tf.signal.irfft(spectrum, fft_length=[n_fft])[..., :window.shape[0]] * window
+    signal = _overlap_add(frames, hop_size) * inverse_envelope
+    missing = tf.maximum(pad + length - tf.shape(signal)[-1], 0)
+    signal = tf.pad(signal, [[0, 0], [0, missing]])
+    return signal[:, pad:pad + length]
+
+
+def _project(magnitude, spectrum):
+    """magnitude * exp(i angle(spectrum)), without the angle: magnitude * spectrum / |spectrum|.
+
+    A real 1e-18 is added to the spectrum first, so a zero bin takes angle 0 (numpy.angle(0)) and no bin
+    divides by zero (its squared modulus stays a normal float32); it turns a bin of modulus 1e-9 (the
+    smallest the course's -115 dB floor gives) by at most 1e-9 rad. |spectrum|^-1 is taken as rsqrt of
+    spectrum * conj(spectrum): tf.abs of a complex tensor (hypot) is the slowest op of the loop on CPU.
+    Both [B, T, F]; returns complex64.
+    """
+    spectrum = spectrum + _ANGLE_GUARD
+    power = tf.math.real(spectrum * tf.math.conj(spectrum))
+    return spectrum * tf.cast(magnitude * tf.math.rsqrt(power), tf.complex64)
+
+
 def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0):
     """Griffin-Lim phase reconstruction, the course's loop (no momentum).
 
@@ -133,29 +215,36 @@ def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=Non
     initial_phase: [T, 1 + n_fft // 2] or [B, T, 1 + n_fft // 2] angles in radians, or None for
         random_phase(T, 1 + n_fft // 2, seed).
     Returns the waveform [B, T * hop_size] float32.
+
+    The same arithmetic as istft(magnitude * exp(i angle(stft(...)))) repeated, done cheaper: the frames
+    are cut to the window's win_size nonzero samples (their FFT differs from the n_fft frame's by the
+    fixed phase ramp exp(2 pi i k left / n_fft), applied once to the initial phase), and the new phase
+    is taken as spectrum / |spectrum| instead of through angle, cos and sin.
     """
     magnitude = tf.convert_to_tensor(magnitude, tf.float32)
     num_frames = tf.shape(magnitude)[1]
+    num_bins = n_fft // 2 + 1
     if initial_phase is None:
-        initial_phase = random_phase(num_frames, n_fft // 2 + 1, seed)
-    phase = tf.broadcast_to(tf.cast(initial_phase, tf.float32), tf.shape(magnitude))
-    phase.set_shape(magnitude.shape)
+        initial_phase = random_phase(num_frames, num_bins, seed)
+    left, pad = _compact_geometry(n_fft, win_size)
+    ramp = (2.0 * math.pi * left / n_fft) * tf.range(num_bins, dtype=tf.float32)
+    angles = tf.broadcast_to(tf.cast(initial_phase, tf.float32) + ramp, tf.shape(magnitude))
+    spectrum = tf.complex(magnitude * tf.cos(angles), magnitude * tf.sin(angles))
+    spectrum.set_shape(magnitude.shape)
 
-    window = analysis_window(n_fft, win_size)
-    envelope = window_envelope(num_frames, n_fft, hop_size, win_size)
+    window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
+    envelope = tf.signal.overlap_and_add(tf.tile(tf.square(window)[tf.newaxis], [num_frames, 1]), hop_size)
+    inverse_envelope = tf.where(envelope > _TINY, 1.0 / tf.where(envelope > _TINY, envelope, 1.0), 1.0)
     inner_length = (num_frames - 1) * hop_size
 
-    def with_phase(angles):
-        return tf.complex(magnitude * tf.cos(angles), magnitude * tf.sin(angles))
+    def iteration(step, spectrum):
+        signal = _compact_istft(spectrum, window, inverse_envelope, n_fft, hop_size, pad, inner_length)
+        spectrum = _project(magnitude, _compact_stft(signal, window, n_fft, hop_size, pad, num_frames))
+        spectrum.set_shape(magnitude.shape)
+        return step + 1, spectrum
 
-    def iteration(step, angles):
-        signal = _istft(with_phase(angles), window, envelope, n_fft, hop_size, inner_length)
-        angles = tf.math.angle(stft(signal, n_fft, hop_size, win_size))
-        angles.set_shape(magnitude.shape)
-        return step + 1, angles
-
-    _, phase = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), phase))
-    return _istft(with_phase(phase), window, envelope, n_fft, hop_size, num_frames * hop_size)
+    _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
+    return _compact_istft(spectrum, window, inverse_envelope, n_fft, hop_size, pad, num_frames * hop_size)
 
 
 class GriffinLim:

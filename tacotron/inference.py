@@ -33,7 +33,7 @@ def parse_window(text):
     return window
 
 
-def load_model(checkpoint_dir, checkpoint_path=None, attention_window=None):
+def load_model(checkpoint_dir, checkpoint_path=None, attention_window=None, inference_precision=None):
     """Builds the model from `<checkpoint_dir>/hparams.yaml` and restores the latest checkpoint.
 
     Args:
@@ -41,6 +41,7 @@ def load_model(checkpoint_dir, checkpoint_path=None, attention_window=None):
         checkpoint_path: a specific checkpoint prefix (default: the latest in checkpoint_dir/checkpoints).
         attention_window: None (the run's hparam) or the hparam attention_window to synthesise with ([] = off,
             [back, ahead]); it changes no weight.
+        inference_precision: None (the run's hparam), "float32" or "bfloat16" (hparam inference_precision).
     Returns:
         (model, hp, checkpoint_path)
     Raises:
@@ -53,6 +54,8 @@ def load_model(checkpoint_dir, checkpoint_path=None, attention_window=None):
         hp = run_dir.load_hparams(checkpoint_dir)
         if attention_window is not None:
             hp = hp.replace(attention_window=attention_window)
+        if inference_precision is not None:
+            hp = hp.replace(inference_precision=inference_precision)
     except hparams_lib.HParamsError as error:
         raise ModelLoadError(str(error)) from None
     if checkpoint_path is None:

@@ -106,7 +106,7 @@ def model_configs(hp):
         rnn_units=hp.decoder_rnn_units, zoneout_rate=hp.zoneout_rate, outputs_per_step=hp.outputs_per_step,
         acoustic_dim=hp.acoustic_dim, stop_threshold=hp.stop_threshold,
         min_decoder_steps=hp.min_decoder_steps, max_frames_per_phone=hp.max_frames_per_phone,
-        attention_window=hp.attention_window)
+        attention_window=hp.attention_window, inference_precision=hp.inference_precision)
     postnet_config = dict(num_layers=hp.postnet_layers, filters=hp.postnet_filters,
                           kernel_size=hp.postnet_kernel_size, dropout_rate=hp.postnet_dropout)
     return encoder_config, decoder_config, postnet_config

@@ -197,12 +197,14 @@ class Synthesizer:
 
 
 def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=None,
-                     attention_window=None):
+                     attention_window=None, precision=None):
     """A Synthesizer from a train.py --log_dir (latest checkpoint) or an exported SavedModel (exactly one).
 
     with_wav: write Griffin-Lim audio; None takes the model's hparam `synthesize_wave`.
     attention_window: None (the model's hparam), [] (off) or [back, ahead]; checkpoints only (a SavedModel's
         window is fixed when it is exported).
+    precision: None (the model's hparam inference_precision), "float32" or "bfloat16"; checkpoints only (a
+        SavedModel's precision is fixed when it is exported).
 
     Raises:
         ValueError when not exactly one source is given; ModelLoadError when it cannot be loaded.
@@ -210,12 +212,15 @@ def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_l
     if (checkpoint_dir is None) == (saved_model is None):
         raise ValueError("give exactly one model source: a checkpoint directory or a SavedModel")
     if checkpoint_dir is not None:
-        model, hp, _ = load_model(checkpoint_dir, attention_window=attention_window)
+        model, hp, _ = load_model(checkpoint_dir, attention_window=attention_window, inference_precision=precision)
         infer = infer_function(model)
     else:
         if attention_window is not None:
             raise ModelLoadError(f"{saved_model}: a SavedModel's attention window is fixed when it is exported "
                                  "(export.py --attention_window)")
+        if precision is not None:
+            raise ModelLoadError(f"{saved_model}: a SavedModel's precision is fixed when it is exported "
+                                 "(export.py --precision)")
         infer, hp = load_saved_model(saved_model)
     if with_wav is None:
         with_wav = hp.synthesize_wave

@@ -57,13 +57,27 @@ def test_synth_speed_prints_acoustic_and_griffin_lim_real_time_factors(tiny_over
     batch_size, input_length, frames_per_phone, r = 3, 5, 3, 2
     output = run_script("synth_speed.py", "--preset", "both", "--batch_size", str(batch_size), "--input_length",
                         str(input_length), "--max_frames_per_phone", str(frames_per_phone), "--outputs_per_step",
-                        str(r), "--repeats", "1", "--seconds", "0.5", "--iters", "2",
+                        str(r), "--repeats", "1", "--seconds", "0.5", "--iters", "2", "--precision", "both",
                         "--hparams", tiny_overrides())
-    acoustic = matches(rf"^(course|small) acoustic model \({NUMBER} M parameters\) batch (\d+): (\d+) frames "
-                       rf"\({NUMBER} s of audio, (\d+)/(\d+) at the step limit\) in {NUMBER} s  RTF {NUMBER}$",
-                       output)
-    assert [(line[0], int(line[2])) for line in acoustic] == [
+    acoustic = matches(rf"^(course|small) acoustic model \({NUMBER} M parameters\) (float32|bfloat16) batch (\d+): "
+                       rf"(\d+) frames \({NUMBER} s of audio, (\d+)/(\d+) at the step limit\) in {NUMBER} s  "
+                       rf"RTF {NUMBER}$", output)
+    assert [(line[0], line[2], int(line[3])) for line in acoustic] == [
+        (preset, precision, batch) for preset in ("course", "small") for precision in ("float32", "bfloat16")
+        for batch in (1, batch_size)]
+    acoustic = [line[:2] + line[3:] for line in acoustic]
+    throughput = matches(rf"^(course|small) (float32|bfloat16): batch (\d+) throughput = {NUMBER}x batch 1's$",
+                         output)
+    assert len(throughput) == 4 and all(int(line[2]) == batch_size and positive(line[3]) for line in throughput)
+    errors = matches(rf"^(course|small) bfloat16 vs float32 at batch (\d+): speed-up {NUMBER}x; mean abs error "
+                     rf"{NUMBER}, 99th percentile {NUMBER}, max {NUMBER} \(normalised mel units\), (\d+)/(\d+) "
+                     rf"lengths differ$", output)
+    assert [(line[0], int(line[1])) for line in errors] == [
         ("course", 1), ("course", batch_size), ("small", 1), ("small", batch_size)]
+    for _, _, speedup, mean, p99, largest, _, rows in errors:
+        positive(speedup)
+        # bfloat16 rounds (errors > 0) but stays close (untrained tiny models: mels of about +-1 around 0)
+        assert 0 < float(mean) <= float(p99) <= float(largest) < 0.5, (mean, p99, largest)
     # The stop token is ignored by default; the limit grows with the input but is at least the course's
     # minimum of 12 decoder steps.
     limit = max(-(-input_length * frames_per_phone // r), 12) * r
@@ -91,7 +105,8 @@ def test_synth_speed_prints_acoustic_and_griffin_lim_real_time_factors(tiny_over
     assert math.isclose(positive(speedup_1), float(librosa_rtf) / float(ours[0][3]), rel_tol=0.02)
     positive(speedup_b)
     totals = matches(rf"^(course|small) acoustic model \+ our Griffin-Lim \(sum of the RTFs above\): "
-                     rf"RTF {NUMBER} at batch 1, RTF {NUMBER} at batch (\d+)$", output)
+                     rf"RTF {NUMBER} at batch 1 \(float32\), RTF {NUMBER} at batch (\d+) \(float32\), "
+                     rf"RTF {NUMBER} at batch 1 \(bfloat16\), RTF {NUMBER} at batch \d+ \(bfloat16\)$", output)
     assert [line[0] for line in totals] == ["course", "small"]
-    for _, total_1, total_b, _ in totals:
-        positive(total_1), positive(total_b)
+    for _, total_1, total_b, _, bf16_1, bf16_b in totals:
+        positive(total_1), positive(total_b), positive(bf16_1), positive(bf16_b)

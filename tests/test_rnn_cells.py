@@ -205,3 +205,59 @@ def test_mixed_precision_states_and_outputs_are_float16():
     assert output.dtype == tf.float16
     assert all(s.dtype == tf.float16 for s in tf.nest.flatten(states))
     assert stack.cells[1].cell.variable_dtype == "float32"
+
+
+def test_fast_matmul_gradients_match_plain_matmul():
+    from modules.fast_matmul import matmul
+    x, w, upstream = (tf.constant(_normal(shape, seed)) for shape, seed in
+                      (([3, 7], 1), ([7, 5], 2), ([3, 5], 3)))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, w])
+        ours = matmul(x, w)
+        plain = tf.matmul(x, w)
+    assert np.array_equal(ours.numpy(), plain.numpy())
+    ours_dx, ours_dw = tape.gradient(ours, [x, w], output_gradients=upstream)
+    plain_dx, plain_dw = tape.gradient(plain, [x, w], output_gradients=upstream)
+    np.testing.assert_allclose(ours_dx.numpy(), plain_dx.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours_dw.numpy(), plain_dw.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours_dx.numpy(), upstream.numpy() @ w.numpy().T, rtol=1e-5, atol=1e-5)
+
+
+def test_zoneout_cell_gradients_match_keras_lstm_cell():
+    """The written-out step has the gradients of keras.layers.LSTMCell (rate 0: no random masks)."""
+    cell = ZoneoutLSTMCell(units=6, zoneout_rate=0.0)
+    x = tf.constant(_normal([3, 4]))
+    states = _states(3, 6, seed=5)
+    cell(x, states)
+    plain = _plain_copy(cell, 4)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x] + states)
+        ours, (_, ours_c) = cell(x, states, training=True)
+        theirs, (_, theirs_c) = plain(x, states, training=True)
+        ours_total = tf.reduce_sum(ours * ours) + tf.reduce_sum(ours_c)
+        theirs_total = tf.reduce_sum(theirs * theirs) + tf.reduce_sum(theirs_c)
+    ours_grads = tape.gradient(ours_total, [x] + states + cell.cell.trainable_weights)
+    theirs_grads = tape.gradient(theirs_total, [x] + states + plain.trainable_weights)
+    for mine, reference in zip(ours_grads, theirs_grads):
+        np.testing.assert_allclose(mine.numpy(), reference.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision, tolerance", [("float32", 1e-5), ("bfloat16", 3e-2)])
+def test_fused_kernels_give_the_training_step_within_precision(precision, tolerance):
+    """Free-running decoding's one product per layer (stacked kernels, made once) = the two-product step."""
+    stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.2)
+    x = tf.constant(_normal([3, 4]))
+    states = [_states(3, 6, seed=2), _states(3, 5, seed=4)]
+    plain, plain_states = stack(x, states, training=False)
+    kernels = stack.fused_kernels(precision)
+    assert [tuple(k.shape) for k in kernels] == ([(10, 24), (11, 20)] if precision == "float32"
+                                                 else [(24, 10), (20, 11)])
+    fused, fused_states = stack(x, states, training=False, fused_kernels=kernels, precision=precision)
+    assert fused.dtype == tf.float32
+    np.testing.assert_allclose(fused.numpy(), plain.numpy(), atol=tolerance)
+    for got, expected in zip(tf.nest.flatten(fused_states), tf.nest.flatten(plain_states)):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=tolerance)
+    if precision == "bfloat16":  # really rounded: not the float32 numbers
+        assert not np.array_equal(fused.numpy(), plain.numpy())
+    with pytest.raises(ValueError, match="precision"):
+        stack.fused_kernels("float16")

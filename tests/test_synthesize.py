@@ -386,3 +386,26 @@ def test_attention_window_from_a_checkpoint_and_fixed_in_a_saved_model(tiny_hpar
         synthesis.load_synthesizer(saved_model=exported, attention_window=[1, 3])
     with pytest.raises(ModelLoadError, match="attention_window"):  # the shared run_dir uses GMM attention
         synthesis.load_synthesizer(checkpoint_dir=run_dir, attention_window=[1, 3])
+
+
+def test_bfloat16_precision_from_a_checkpoint_and_fixed_in_a_saved_model(run_dir, synthesizer, tmp_path):
+    names = ("longer", "long")
+    reference = list(synthesizer.synthesize(utterances(*names), 2))
+    reduced = synthesis.load_synthesizer(checkpoint_dir=run_dir, with_wav=False, precision="bfloat16")
+    assert reduced.hp.inference_precision == "bfloat16"
+    results = list(reduced.synthesize(utterances(*names), 2))
+    for fast, exact in zip(results, reference):
+        assert fast.mel.shape == exact.mel.shape  # the tiny model decodes to its step limit either way
+        error = np.abs(fast.mel - exact.mel).mean()
+        assert 0 < error < 0.05 * np.abs(exact.mel).mean(), error
+    exported = str(tmp_path / "exported_bf16")
+    export_saved_model(run_dir, exported, precision="bfloat16")
+    served = synthesis.load_synthesizer(saved_model=exported, with_wav=False)
+    assert served.hp.inference_precision == "bfloat16"
+    for single, batched in zip(results, served.synthesize(utterances(*names), 2)):
+        np.testing.assert_allclose(batched.mel, single.mel, atol=1e-4)
+    with pytest.raises(ModelLoadError, match="fixed when it is exported"):
+        synthesis.load_synthesizer(saved_model=exported, precision="float32")
+    process = run_cli(f"--checkpoint_dir={run_dir}", "--phones=sil n i3 sil", "--precision=int4",
+                      f"--output_dir={tmp_path / 'out'}")
+    assert process.returncode != 0 and "precision" in process.stderr
