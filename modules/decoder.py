@@ -4,13 +4,14 @@ Our replacement for what the course took from `tf.contrib.seq2seq` (`dynamic_dec
 wrapper): a symbolic `tf.while_loop` over decoder steps with TensorArrays, in two modes that share one
 step function (the cell's `call`):
 - teacher forcing (training): inputs are a go frame of zeros, then the last frame of each group of r target
-  frames; the pre-net runs over all of them at once, outside the loop;
-- free running (inference): the pre-net runs on the last predicted frame inside the loop, and each decoder
-  LSTM makes one product per step with its kernels stacked once before the loop (in float32 or, with
-  `inference_precision` bfloat16, in bfloat16); a sequence
+  frames; the pre-net runs over all of them at once, outside the loop; the loop itself is
+  modules/teacher_forcing.py, which forms the decoder LSTMs' weight gradients after the loop;
+- free running (inference): the pre-net runs on the last predicted frame inside the loop; a sequence
   finishes when a stop probability exceeds `stop_threshold` after `min_decoder_steps`, or when it reaches
   its own step limit, which grows with its input length (`max_frames_per_phone` x phones / r).
-Attention keys (`prepare_memory`) are computed once per batch, outside the loop.
+Attention keys (`prepare_memory`) are computed once per batch, outside the loop, and so are the decoder
+LSTMs' kernels stacked into one matrix per layer (one product per step; in free running float32 or, with
+`inference_precision` bfloat16, bfloat16).
 
 The cell is invoked as `cell.call(...)`: Keras' `__call__` rejects a state that mixes tensors with the
 TensorArray of the alignment history; the cell owns no weights of its own, its sub-layers build themselves.
@@ -24,6 +25,7 @@ from modules.attention_factory import create_attention
 from modules.decoder_cells import BasicTacoDecoderCell
 from modules.decoder_cells import GMMTacoDecoderCell
 from modules.layers import Prenet
+from modules.teacher_forcing import teacher_forced_decode
 
 
 def teacher_forcing_inputs(targets, outputs_per_step):
@@ -118,12 +120,13 @@ class TacotronDecoder(keras.layers.Layer):
                                             self.compute_dtype, num_steps=num_steps)
         return batch_size, processed, state
 
-    def _finish(self, frames, stops, state, batch_size):
-        """Stacks the loop's TensorArrays into [B, T_dec * r, n_mels], [B, T_dec * r], [B, T_dec, T_in]."""
-        frames = tf.transpose(frames.stack(), [1, 0, 2])
+    def _finish(self, frames, stops, alignments, batch_size):
+        """The loop's stacked outputs [T_dec, B, r * n_mels], [T_dec, B, r], [T_dec, B, T_in] batch-major:
+        [B, T_dec * r, n_mels], [B, T_dec * r], [B, T_dec, T_in]."""
+        frames = tf.transpose(frames, [1, 0, 2])
         frames = tf.reshape(frames, [batch_size, -1, self.acoustic_dim])
-        stops = tf.reshape(tf.transpose(stops.stack(), [1, 0, 2]), [batch_size, -1])
-        alignments = tf.transpose(state.alignment_history.stack(), [1, 0, 2])
+        stops = tf.reshape(tf.transpose(stops, [1, 0, 2]), [batch_size, -1])
+        alignments = tf.transpose(alignments, [1, 0, 2])
         return frames, stops, alignments
 
     def call(self, memory, memory_lengths, targets, training=False):
@@ -139,20 +142,16 @@ class TacotronDecoder(keras.layers.Layer):
         inputs = self.prenet(teacher_forcing_inputs(targets, self.outputs_per_step), training=training)
         inputs = tf.transpose(inputs, [1, 0, 2])  # [T_dec, B, P]
         num_steps = tf.shape(inputs)[0]
-        batch_size, processed, state = self._initial(memory, memory_lengths, num_steps)
-        frames_ta = tf.TensorArray(self.compute_dtype, size=num_steps)
-        stops_ta = tf.TensorArray(self.compute_dtype, size=num_steps)
+        if not self.cell.rnn.built:  # the stacked kernels are read before the first step
+            self.cell.rnn.build((None, inputs.shape[-1] + memory.shape[-1]))
 
-        def body(step, state, frames_ta, stops_ta):
-            (frames, stop_logits), state = self.cell.call(inputs[step], state=state, memory=memory,
-                                                     processed_memory=processed,
-                                                     memory_lengths=memory_lengths, training=training)
-            return step + 1, state, frames_ta.write(step, frames), stops_ta.write(step, stop_logits)
+        def initial(memory):
+            _, processed, state = self._initial(memory, memory_lengths, num_steps)
+            return processed, state
 
-        _, state, frames_ta, stops_ta = tf.while_loop(
-            lambda step, *_: step < num_steps, body, (tf.constant(0), state, frames_ta, stops_ta),
-            maximum_iterations=num_steps)
-        frames, stops, alignments = self._finish(frames_ta, stops_ta, state, batch_size)
+        frames, stops, alignments = teacher_forced_decode(self.cell, initial, memory, memory_lengths, inputs,
+                                                          training)
+        frames, stops, alignments = self._finish(frames, stops, alignments, tf.shape(memory)[0])
         return {"frames": frames, "stop_logits": stops, "alignments": alignments}
 
     def infer(self, memory, memory_lengths, seeds=None, attention_window=None):
@@ -211,7 +210,8 @@ class TacotronDecoder(keras.layers.Layer):
             lambda step, _frame, _state, _f, _s, _lengths, finished, _stopped: tf.logical_not(
                 tf.reduce_all(finished)),
             body, (tf.constant(0), go_frame, state, frames_ta, stops_ta, lengths, finished, stopped))
-        frames, stops, alignments = self._finish(frames_ta, stops_ta, state, batch_size)
+        frames, stops, alignments = self._finish(frames_ta.stack(), stops_ta.stack(),
+                                                 state.alignment_history.stack(), batch_size)
         mask = tf.sequence_mask(lengths, tf.shape(frames)[1], dtype=frames.dtype)
         return {"frames": frames * mask[:, :, None], "stop_logits": stops, "alignments": alignments,
                 "mel_lengths": lengths, "hit_max_steps": tf.logical_not(stopped)}

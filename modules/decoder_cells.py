@@ -106,7 +106,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         return attention_window(previous, window[0], window[1])
 
     def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False, window=None,
-             fused_kernels=None, precision="float32"):
+             fused_kernels=None, precision="float32", lstm_ghosts=None):
         """One decoder step.
 
         Args:
@@ -118,14 +118,18 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             window: optional (back, ahead): attend only that close to the previous step's peak (an attention
                 constraint for synthesis; softmax mechanisms only).
             fused_kernels, precision: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before
-                the loop (free-running decoding).
+                the loop (free-running decoding and teacher forcing).
+            lstm_ghosts: optional, one [B, 4 units] zeros tensor per decoder LSTM (teacher forcing,
+                modules/teacher_forcing.py).
         Returns:
-            ((frames [B, r * n_mels], stop_logits [B, r]), next_state)
+            ((frames [B, r * n_mels], stop_logits [B, r]), next_state); with lstm_ghosts the first tuple also
+            holds the LSTMs' stacked inputs (a list, StackedZoneoutLSTM.call).
         """
         # 1. The attention RNN sees the pre-net output and the previous context.
         rnn_input = tf.concat([prenet_output, tf.cast(state.attention, prenet_output.dtype)], axis=-1)
-        rnn_output, next_rnn_state = self.rnn(rnn_input, state.rnn_cell_state, training=training,
-                                              fused_kernels=fused_kernels, precision=precision)
+        rnn_output, next_rnn_state, *layer_inputs = self.rnn(
+            rnn_input, state.rnn_cell_state, training=training, fused_kernels=fused_kernels, precision=precision,
+            ghosts=lstm_ghosts)
         # 2. Its output queries the attention, which advances its own state.
         extra = {} if not window else {"allowed": self.window(state, tf.shape(memory)[1], window)}
         context, alignments, next_attention_state = self.attention(
@@ -140,7 +144,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         history = state.alignment_history.write(state.time, tf.cast(alignments, tf.float32))
         next_state = self._make_state(rnn_cell_state=next_rnn_state, attention=context, time=state.time + 1,
                                       attention_state=next_attention_state, alignment_history=history)
-        return (frames, stop_logits), next_state
+        return (frames, stop_logits, *layer_inputs), next_state
 
     def get_config(self):
         config = super().get_config()

@@ -18,3 +18,16 @@ def matmul(x, w):
         return tf.einsum("bj,ij->bi", dz, w), tf.matmul(x, dz, transpose_a=True)
 
     return tf.matmul(x, w), gradient
+
+
+@tf.custom_gradient
+def matmul_input_gradient_only(x, w):
+    """x @ w whose gradient reaches x only (dz @ w^T, as `matmul`); w gets none. For a product inside the
+    teacher-forced decoder loop whose weight gradient is formed after the loop in one product
+    (modules/teacher_forcing.py). x: [B, D_in]; w: [D_in, D_out]. Returns [B, D_out]."""
+
+    def gradient(dz):
+        return tf.einsum("bj,ij->bi", dz, w), None
+
+    return tf.matmul(x, w), gradient
+

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from modules.attention_names import INFERENCE_PRECISIONS
 from modules.fast_matmul import matmul
+from modules.fast_matmul import matmul_input_gradient_only
 
 
 class ZoneoutLSTMCell(keras.layers.Layer):
@@ -72,31 +73,46 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         stacked = tf.concat([tf.cast(self.cell.kernel, dtype), tf.cast(self.cell.recurrent_kernel, dtype)], 0)
         return stacked if precision == "float32" else tf.transpose(stacked)
 
-    def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, precision="float32"):
+    def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, precision="float32", ghost=None):
         """keras.layers.LSTMCell's step on its weights: inputs [B, D], h_prev, c_prev [B, units] ->
-        (h, c), each [B, units]. fused_kernel: fused_kernel(precision)'s tensor, or None (training)."""
+        (h, c, stacked), h and c [B, units].
+
+        fused_kernel: fused_kernel(precision)'s tensor, or None (the kernels are read here).
+        ghost: None, or zeros [B, 4 units] added to the gate pre-activations with a float32 fused kernel
+            (teacher forcing, modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost
+            gets the pre-activations' gradient, and stacked = [inputs, h_prev] [B, D + units] is returned to
+            form the kernel's gradient after the loop. stacked is None otherwise.
+        """
         dtype = self.compute_dtype
+        stacked = None
         if fused_kernel is None:
             z = (matmul(tf.cast(inputs, dtype), tf.cast(self.cell.kernel, dtype))
                  + matmul(tf.cast(h_prev, dtype), tf.cast(self.cell.recurrent_kernel, dtype))
                  + tf.cast(self.cell.bias, dtype))
         else:
             stacked = tf.concat([tf.cast(inputs, fused_kernel.dtype), tf.cast(h_prev, fused_kernel.dtype)], -1)
-            product = tf.matmul(stacked, fused_kernel, transpose_b=precision == "bfloat16")
+            if ghost is None:
+                product = tf.matmul(stacked, fused_kernel, transpose_b=precision == "bfloat16")
+                stacked = None
+            else:
+                product = matmul_input_gradient_only(stacked, fused_kernel) + tf.cast(ghost, fused_kernel.dtype)
             z = tf.cast(product, dtype) + tf.cast(self.cell.bias, dtype)
         gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=-1)
         c = tf.sigmoid(gate_forget) * tf.cast(c_prev, dtype) + tf.sigmoid(gate_in) * tf.tanh(candidate)
-        return tf.sigmoid(gate_out) * tf.tanh(c), c
+        return tf.sigmoid(gate_out) * tf.tanh(c), c, stacked
 
-    def call(self, inputs, states, training=False, fused_kernel=None, precision="float32"):
-        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, precision: see _lstm_step.
-        Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout)."""
+    def call(self, inputs, states, training=False, fused_kernel=None, precision="float32", ghost=None):
+        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, precision, ghost: see _lstm_step.
+        Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout), and with a
+        ghost also the stacked input [B, D + units] as a third element."""
         h_prev, c_prev = states[0], states[1]
-        output, c_new = self._lstm_step(inputs, h_prev, c_prev, fused_kernel, precision)
+        output, c_new, stacked = self._lstm_step(inputs, h_prev, c_prev, fused_kernel, precision, ghost)
         h_new = output
         if self.zoneout_rate > 0.0:
             h_new = self._zoneout(h_prev, h_new, training)
             c_new = self._zoneout(c_prev, c_new, training)
+        if ghost is not None:
+            return output, [h_new, c_new], stacked
         return output, [h_new, c_new]
 
     def get_config(self):
@@ -145,17 +161,27 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         """One ZoneoutLSTMCell.fused_kernel per layer (free-running decoding; make them outside the loop)."""
         return [cell.fused_kernel(precision) for cell in self.cells]
 
-    def call(self, inputs, states, training=False, fused_kernels=None, precision="float32"):
-        """inputs: [B, D]; states: [[h_l, c_l] per layer]; fused_kernels: None or fused_kernels(precision).
-        Returns (top output [B, units[-1]], new states)."""
+    def call(self, inputs, states, training=False, fused_kernels=None, precision="float32", ghosts=None):
+        """inputs: [B, D]; states: [[h_l, c_l] per layer]; fused_kernels: None or fused_kernels(precision);
+        ghosts: None or one [B, 4 units[l]] zeros tensor per layer (ZoneoutLSTMCell._lstm_step).
+        Returns (top output [B, units[-1]], new states), and with ghosts also the list of each layer's stacked
+        input [B, D_l + units[l]] as a third element."""
         if len(states) != len(self.cells):
             raise ValueError(f"expected {len(self.cells)} layer states, got {len(states)}")
         x = inputs
         new_states = []
         kernels = fused_kernels or [None] * len(self.cells)
-        for cell, state, kernel in zip(self.cells, states, kernels):
-            x, new_state = cell(x, list(state), training=training, fused_kernel=kernel, precision=precision)
+        layer_inputs = []
+        for index, (cell, state, kernel) in enumerate(zip(self.cells, states, kernels)):
+            if ghosts is None:
+                x, new_state = cell(x, list(state), training=training, fused_kernel=kernel, precision=precision)
+            else:
+                x, new_state, stacked = cell(x, list(state), training=training, fused_kernel=kernel,
+                                             precision=precision, ghost=ghosts[index])
+                layer_inputs.append(stacked)
             new_states.append(new_state)
+        if ghosts is not None:
+            return x, new_states, layer_inputs
         return x, new_states
 
     def get_config(self):

@@ -151,3 +151,52 @@ def test_a_window_is_refused_for_gmm_and_malformed_windows():
     with pytest.raises(ValueError, match="back, ahead"):
         _decoder("bahdanau", window=[1])
     assert _decoder("gmm").attention_window is None
+
+
+@pytest.mark.parametrize("attention_type", ["gmm", "location_sensitive", "dca"])
+def test_teacher_forced_loop_has_the_values_and_gradients_of_a_plain_step_by_step_loop(attention_type):
+    """modules/teacher_forcing.py forms the LSTM kernels' gradients after the loop; every value and gradient
+    must equal those of the cell stepped one by one with its own kernels (zoneout 0: no random masks)."""
+    from modules.teacher_forcing import teacher_forced_decode
+    attention = create_attention(AttentionConfig(**dict(FACTORY_ARGS, attention_type=attention_type)))
+    cell_class = GMMTacoDecoderCell if attention_type == "gmm" else BasicTacoDecoderCell
+    cell = cell_class(attention=attention, rnn_units=[8, 7], zoneout_rate=0.0, outputs_per_step=2,
+                      acoustic_dim=4)
+    memory = tf.random.normal([2, 5, 6], seed=1)
+    lengths = tf.constant([5, 3])
+    inputs = tf.random.normal([4, 2, 3], seed=2)  # [T_dec, B, P]
+    weights = tf.random.normal([4, 2, 5], seed=3)  # weighs the alignments so they get a gradient
+
+    def initial(memory):
+        state = cell.get_initial_state(2, 5, 6, tf.float32, num_steps=4)
+        return attention.prepare_memory(memory, lengths), state
+
+    def plain(memory, inputs):
+        processed, state = initial(memory)
+        frames, stops = [], []
+        for step in range(4):
+            (frame, stop), state = cell.call(inputs[step], state=state, memory=memory, processed_memory=processed,
+                                             memory_lengths=lengths, training=True)
+            frames.append(frame), stops.append(stop)
+        return tf.stack(frames), tf.stack(stops), state.alignment_history.stack()
+
+    def loss(outputs):
+        frames, stops, alignments = outputs
+        return tf.reduce_sum(frames ** 2) + tf.reduce_sum(tf.sin(stops)) + tf.reduce_sum(alignments * weights)
+
+    plain(memory, inputs)  # builds the layers
+    results = []
+    for run in (plain, lambda m, i: teacher_forced_decode(cell, initial, m, lengths, i, training=True)):
+        with tf.GradientTape() as tape:
+            tape.watch([memory, inputs])
+            outputs = run(memory, inputs)
+            total = loss(outputs)
+        sources = [memory, inputs] + cell.trainable_variables
+        results.append(([o.numpy() for o in outputs], [g.numpy() for g in tape.gradient(total, sources)]))
+    (plain_outputs, plain_grads), (ours_outputs, ours_grads) = results
+    assert len(plain_grads) == 2 + len(cell.trainable_variables) > 6
+    for got, expected in zip(ours_outputs, plain_outputs):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    for got, expected in zip(ours_grads, plain_grads):
+        assert np.abs(expected).max() > 0
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)

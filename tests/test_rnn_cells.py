@@ -261,3 +261,4 @@ def test_fused_kernels_give_the_training_step_within_precision(precision, tolera
         assert not np.array_equal(fused.numpy(), plain.numpy())
     with pytest.raises(ValueError, match="precision"):
         stack.fused_kernels("float16")
+
