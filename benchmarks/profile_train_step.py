@@ -12,12 +12,16 @@ Each row is its own `tf.function`, timed warm (median of `--steps` after one tra
   weights and inputs, on inputs of the real shapes;
 - decoder loop, tiny widths: the same loop with every width 8 (same steps, same ops): what the
   while-loop machinery and per-op overhead cost, nearly without arithmetic.
-Then the ops inside the forward and the gradient while-loop bodies (one decoder step each), by type.
+Then the ops inside the forward and the gradient while-loop bodies (one decoder step each), by type, and
+with `--op_profile N` the N op types that took the most time in one full step, from TensorFlow's profiler
+(op time summed over both threads, so it can exceed the wall-clock time when ops overlap).
 """
 import collections
+import glob
 import os
 import statistics
 import sys
+import tempfile
 import time
 
 from absl import app
@@ -35,6 +39,8 @@ from tacotron.trainer import build_trainer  # noqa: E402
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(train_speed)
 flags.DEFINE_integer("top_ops", 12, "Op types listed per loop body.")
+flags.DEFINE_integer("op_profile", 0, "Also list the N op types that took the most time in one full step "
+                     "(TensorFlow profiler); 0 = off.")
 
 TINY = ("phone_embedding_dim=8,encoder_prenet_units=[8,8],cbhg_bank_size=2,cbhg_bank_filters=8,"
         "cbhg_projection_filters=[8,8],cbhg_highway_units=8,cbhg_highway_layers=1,cbhg_gru_units=4,"
@@ -100,6 +106,33 @@ def loop_bodies(function, args):
     return bodies
 
 
+def op_times(function, *args):
+    """{op type: (milliseconds, calls)} of one call of `function`, from a TensorFlow profiler trace."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # TensorFlow's own copy of the trace format
+    with tempfile.TemporaryDirectory() as log_dir:
+        tf.profiler.experimental.start(log_dir)
+        _wait(function(*args))
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        (path,) = glob.glob(os.path.join(log_dir, "**", "*.xplane.pb"), recursive=True)
+        with open(path, "rb") as trace:
+            space.ParseFromString(trace.read())
+    times, calls = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if line.name == "python":  # the caller's events; ops run on the executor's threads
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "::" not in name:  # op events are "name:Type", executor events "A::B"
+                    op_type = name.rsplit(":", 1)[1]
+                    if "__inference" in op_type:  # the whole function's event, not an op
+                        continue
+                    times[op_type] += event.duration_ps / 1e9
+                    calls[op_type] += 1
+    return {op_type: (milliseconds, calls[op_type]) for op_type, milliseconds in times.items()}
+
+
 def build(overrides):
     hp = hparams_lib.load_hparams(overrides=overrides, preset=FLAGS.preset)
     keras.utils.set_random_seed(hp.random_seed)
@@ -162,6 +195,12 @@ def main(argv):
         total = sum(counts.values())
         top = ", ".join(f"{op} {n}" for op, n in counts.most_common(FLAGS.top_ops))
         print(f"loop body {name[:60]}: {total} ops; {top}")
+    if FLAGS.op_profile:
+        profile = op_times(trainer.train_step, batch)
+        print("op types by time in one full step (profiler; op time, both threads):")
+        for op_type, (milliseconds, calls) in sorted(profile.items(), key=lambda item: -item[1][0])[
+                :FLAGS.op_profile]:
+            print(f"  {op_type:<36} {milliseconds:9.1f} ms {calls:7d} calls")
 
 
 def _unpack(pair):

@@ -11,7 +11,8 @@ out=docs/flags.md
   echo "(\`--helpfull\` adds absl's own flags, such as logging verbosity)."
   for entry in preprocess.py train.py synthesize.py export.py "-m datasets.demo_corpus" \
                benchmarks/train_speed.py benchmarks/synth_speed.py benchmarks/griffin_lim_speed.py \
-               benchmarks/attention_benchmark.py benchmarks/real_speech_alignment.py; do
+               benchmarks/attention_benchmark.py benchmarks/real_speech_alignment.py \
+               benchmarks/profile_train_step.py benchmarks/peer_speed.py; do
     script=${entry#-m }
     [ -f "${script//.//}.py" ] || [ -f "$script" ] || continue
     echo

@@ -110,3 +110,24 @@ def test_synth_speed_prints_acoustic_and_griffin_lim_real_time_factors(tiny_over
     assert [line[0] for line in totals] == ["course", "small"]
     for _, total_1, total_b, _, bf16_1, bf16_b in totals:
         positive(total_1), positive(total_b), positive(bf16_1), positive(bf16_b)
+
+
+@pytest.mark.slow  # about 60 s on 2 shared CPU cores (two models, seven functions traced)
+def test_profile_train_step_prints_parts_loop_bodies_and_op_times(tiny_overrides):
+    output = run_script("profile_train_step.py", "--preset", "small", "--batch_size", "2", "--input_length", "5",
+                        "--output_frames", "8", "--steps", "1", "--op_profile", "5", "--hparams", tiny_overrides())
+    rows = dict((name.strip(), float(seconds)) for name, seconds in matches(
+        rf"^((?:full step|forward|forward \+ gradients|encoder|decoder loop|post-net)[^\d]*?)\s+{NUMBER}\s+\d+%$",
+        output))
+    assert set(rows) == {"full step", "forward", "forward + gradients", "encoder (fwd + grad)",
+                         "decoder loop (fwd + grad)", "post-net (fwd + grad)",
+                         "decoder loop, tiny widths (fwd + grad)"}, rows
+    assert all(positive(seconds) for seconds in rows.values())
+    bodies = matches(r"^loop body (\S+): (\d+) ops; (.+)$", output)
+    assert any("grad" in name for name, _, _ in bodies) and any("grad" not in name for name, _, _ in bodies)
+    for _, total, top in bodies:  # the listed counts are the largest ones and sum to at most the total
+        counts = [int(item.rsplit(" ", 1)[1]) for item in top.split(", ")]
+        assert counts == sorted(counts, reverse=True) and sum(counts) <= int(total)
+    ops = matches(rf"^  (\S+)\s+{NUMBER} ms\s+(\d+) calls$", output)
+    assert len(ops) == 5 and all(positive(ms) and int(calls) > 0 for _, ms, calls in ops)
+    assert [float(ms) for _, ms, _ in ops] == sorted((float(ms) for _, ms, _ in ops), reverse=True)
