@@ -192,9 +192,9 @@ def main(argv):
         presets = ["trained"]
     print(f"acoustic model: {FLAGS.input_length} phones per utterance, step limit "
           f"{FLAGS.max_frames_per_phone} frames per phone, stop threshold {FLAGS.stop_threshold}, "
-          f"r={FLAGS.outputs_per_step}, {FLAGS.attention_type} attention, "
-          f"{'trained' if FLAGS.checkpoint_dir else 'untrained'} weights; fastest of "
-          f"{FLAGS.repeats} warm runs; {os.cpu_count()} CPUs, TF devices: "
+          + ("the trained model's own r and attention; " if FLAGS.checkpoint_dir else
+             f"r={FLAGS.outputs_per_step}, {FLAGS.attention_type} attention, untrained weights; ")
+          + f"fastest of {FLAGS.repeats} warm runs; {os.cpu_count()} CPUs, TF devices: "
           f"{[device.device_type for device in tf.config.list_logical_devices()]}")
     acoustic = {preset: report_acoustic(preset) for preset in presets}
     vocoder = report_griffin_lim()
