@@ -120,6 +120,13 @@ class TacotronDecoder(keras.layers.Layer):
                                             self.compute_dtype, num_steps=num_steps)
         return batch_size, processed, state
 
+    def _fused_kernels(self, memory, precision):
+        """The decoder LSTMs' stacked kernels (StackedZoneoutLSTM.fused_kernels), made once per call before
+        the loop; builds the LSTMs first if no step has run yet. memory: [B, T_in, D_mem]."""
+        if not self.cell.rnn.built:
+            self.cell.rnn.build((None, self._config["prenet_units"][-1] + memory.shape[-1]))
+        return self.cell.rnn.fused_kernels(precision)
+
     def _finish(self, frames, stops, alignments, batch_size):
         """The loop's stacked outputs [T_dec, B, r * n_mels], [T_dec, B, r], [T_dec, B, T_in] batch-major:
         [B, T_dec * r, n_mels], [B, T_dec * r], [B, T_dec, T_in]."""
@@ -142,15 +149,14 @@ class TacotronDecoder(keras.layers.Layer):
         inputs = self.prenet(teacher_forcing_inputs(targets, self.outputs_per_step), training=training)
         inputs = tf.transpose(inputs, [1, 0, 2])  # [T_dec, B, P]
         num_steps = tf.shape(inputs)[0]
-        if not self.cell.rnn.built:  # the stacked kernels are read before the first step
-            self.cell.rnn.build((None, inputs.shape[-1] + memory.shape[-1]))
+        kernels = self._fused_kernels(memory, "float32")
 
         def initial(memory):
             _, processed, state = self._initial(memory, memory_lengths, num_steps)
             return processed, state
 
-        frames, stops, alignments = teacher_forced_decode(self.cell, initial, memory, memory_lengths, inputs,
-                                                          training)
+        frames, stops, alignments = teacher_forced_decode(self.cell, kernels, initial, memory, memory_lengths,
+                                                          inputs, training)
         frames, stops, alignments = self._finish(frames, stops, alignments, tf.shape(memory)[0])
         return {"frames": frames, "stop_logits": stops, "alignments": alignments}
 
@@ -167,9 +173,7 @@ class TacotronDecoder(keras.layers.Layer):
                  alignments [B, T / r, T_in], mel_lengths [B] int32, hit_max_steps [B] bool)
         """
         batch_size, processed, state = self._initial(memory, memory_lengths)
-        if not self.cell.rnn.built:  # the stacked kernels are read before the first step
-            self.cell.rnn.build((None, self._config["prenet_units"][-1] + memory.shape[-1]))
-        fused_kernels = self.cell.rnn.fused_kernels(self.inference_precision)
+        fused_kernels = self._fused_kernels(memory, self.inference_precision)
         window = self.attention_window if attention_window is None else check_window(
             attention_window, self._config["attention_config"]["attention_type"])
         r = self.outputs_per_step

@@ -19,11 +19,12 @@ It is the same graph on CPU and GPU.
 import tensorflow as tf
 
 
-def teacher_forced_decode(cell, initial, memory, memory_lengths, inputs, training):
+def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs, training):
     """Runs `cell` over every decoder step of teacher forcing.
 
     Args:
         cell: a modules.decoder_cells decoder cell (its `rnn` is a StackedZoneoutLSTM).
+        kernels: cell.rnn.fused_kernels("float32"), made outside (their gradient flows on to the variables).
         initial: `initial(memory) -> (processed_memory, state)`, the cell's zero state for T_dec steps.
         memory: [B, T_in, D_mem] encoder outputs.
         memory_lengths: [B] int32.
@@ -31,8 +32,6 @@ def teacher_forced_decode(cell, initial, memory, memory_lengths, inputs, trainin
     Returns:
         (frames [T_dec, B, r * n_mels], stop_logits [T_dec, B, r], alignments [T_dec, B, T_in]), time-major.
     """
-    kernels = cell.rnn.fused_kernels("float32")  # outside the custom gradient: d kernel flows to the variables
-
     @tf.custom_gradient
     def decode(memory, inputs, *kernels):
         num_steps, batch_size = tf.shape(inputs)[0], tf.shape(inputs)[1]

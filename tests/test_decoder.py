@@ -193,7 +193,8 @@ def test_teacher_forced_loop_has_the_values_and_gradients_of_a_plain_step_by_ste
             total = loss(outputs)
         return outputs, tape.gradient(total, [memory, inputs] + cell.trainable_variables)
 
-    ours = lambda m, i: teacher_forced_decode(cell, initial, m, lengths, i, training=True)  # noqa: E731
+    ours = lambda m, i: teacher_forced_decode(cell, cell.rnn.fused_kernels("float32"), initial, m, lengths, i,  # noqa: E731
+                                              training=True)
     results = [values_and_gradients(plain), values_and_gradients(ours),
                tf.function(values_and_gradients)(ours)]  # eager and graph custom gradients differ in TF
     plain_outputs, plain_grads = results[0]
