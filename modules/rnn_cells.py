@@ -22,8 +22,8 @@ class ZoneoutLSTMCell(keras.layers.Layer):
     States are [h, c], each [B, units].
 
     The weights are those of a keras.layers.LSTMCell (`self.cell`, so checkpoints keep its variable paths);
-    the step is its arithmetic (gates i, f, c, o; sigmoid and tanh) written out with
-    modules.fast_matmul.matmul, whose backward pass is several times faster on CPU.
+    the step is its arithmetic (gates i, f, c, o; sigmoid and tanh) written out with modules.fast_matmul,
+    whose backward pass is several times faster on CPU.
     """
 
     def __init__(self, units, zoneout_rate, seed=None, **kwargs):
@@ -64,8 +64,8 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         return (1.0 - rate) * new + rate * previous
 
     def fused_kernel(self, precision):
-        """The kernel and recurrent kernel stacked for one product per step of free-running decoding, made
-        once per call outside the loop: float32 (or the compute dtype) as [D + units, 4 units]; bfloat16
+        """The kernel and recurrent kernel stacked for one product per decoder step (both loops), made once
+        per call outside the loop: float32 (or the compute dtype) as [D + units, 4 units]; bfloat16
         transposed, [4 units, D + units], the layout oneDNN's bfloat16 matrix-vector product reads fastest."""
         if precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, not {precision!r}")
@@ -158,7 +158,7 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         return [cell.get_initial_state(batch_size, dtype) for cell in self.cells]
 
     def fused_kernels(self, precision):
-        """One ZoneoutLSTMCell.fused_kernel per layer (free-running decoding; make them outside the loop)."""
+        """One ZoneoutLSTMCell.fused_kernel per layer (make them outside the decoder loop)."""
         return [cell.fused_kernel(precision) for cell in self.cells]
 
     def call(self, inputs, states, training=False, fused_kernels=None, precision="float32", ghosts=None):
