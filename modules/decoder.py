@@ -193,8 +193,7 @@ class TacotronDecoder(keras.layers.Layer):
             (frames, stop_logits), state = self.cell.call(prenet_output, state=state, memory=memory,
                                                      processed_memory=processed,
                                                      memory_lengths=memory_lengths, training=False,
-                                                     window=window, fused_kernels=fused_kernels,
-                                                     precision=self.inference_precision)
+                                                     window=window, fused_kernels=fused_kernels)
             stop_probabilities = tf.sigmoid(tf.cast(stop_logits, tf.float32))  # [B, r]
             over = stop_probabilities > self.stop_threshold
             may_stop = step + 1 >= self.min_decoder_steps

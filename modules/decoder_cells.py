@@ -106,7 +106,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         return attention_window(previous, window[0], window[1])
 
     def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False, window=None,
-             fused_kernels=None, precision="float32", lstm_ghosts=None):
+             fused_kernels=None, ghosts=None):
         """One decoder step.
 
         Args:
@@ -117,24 +117,26 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             memory_lengths: [B] int32 valid encoder steps.
             window: optional (back, ahead): attend only that close to the previous step's peak (an attention
                 constraint for synthesis; softmax mechanisms only).
-            fused_kernels, precision: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before
-                the loop (free-running decoding and teacher forcing).
-            lstm_ghosts: optional, one [B, 4 units] zeros tensor per decoder LSTM (teacher forcing,
-                modules/teacher_forcing.py).
+            fused_kernels: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before the loop
+                (free-running decoding and teacher forcing).
+            ghosts: optional zeros (teacher forcing, modules/teacher_forcing.py): dict(lstm=[one [B, 4 units]
+                per decoder LSTM], context=[B, D_mem] float32, added to the attention context).
         Returns:
-            ((frames [B, r * n_mels], stop_logits [B, r]), next_state); with lstm_ghosts the first tuple also
+            ((frames [B, r * n_mels], stop_logits [B, r]), next_state); with ghosts the first tuple also
             holds the LSTMs' stacked inputs (a list, StackedZoneoutLSTM.call).
         """
         # 1. The attention RNN sees the pre-net output and the previous context.
         rnn_input = tf.concat([prenet_output, tf.cast(state.attention, prenet_output.dtype)], axis=-1)
         rnn_output, next_rnn_state, *layer_inputs = self.rnn(
-            rnn_input, state.rnn_cell_state, training=training, fused_kernels=fused_kernels, precision=precision,
-            ghosts=lstm_ghosts)
+            rnn_input, state.rnn_cell_state, training=training, fused_kernels=fused_kernels,
+            ghosts=None if ghosts is None else ghosts["lstm"])
         # 2. Its output queries the attention, which advances its own state.
         extra = {} if not window else {"allowed": self.window(state, tf.shape(memory)[1], window)}
         context, alignments, next_attention_state = self.attention(
             rnn_output, self.attention_state(state), memory, processed_memory, memory_lengths,
             training=training, **extra)
+        if ghosts is not None:
+            context = context + tf.cast(ghosts["context"], context.dtype)
         context = tf.cast(context, rnn_output.dtype)
         # 3. Frames and stop logits are projected from [RNN output, context].
         projection_input = tf.concat([rnn_output, context], axis=-1)

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from modules.attention_names import INFERENCE_PRECISIONS
 from modules.fast_matmul import matmul
-from modules.fast_matmul import matmul_input_gradient_only
+from modules.fast_matmul import transposed_kernel_matmul
+from modules.fast_matmul import transposed_kernel_matmul_input_gradient_only
 
 
 class ZoneoutLSTMCell(keras.layers.Layer):
@@ -64,24 +65,26 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         return (1.0 - rate) * new + rate * previous
 
     def fused_kernel(self, precision):
-        """The kernel and recurrent kernel stacked for one product per decoder step (both loops), made once
-        per call outside the loop: float32 (or the compute dtype) as [D + units, 4 units]; bfloat16
-        transposed, [4 units, D + units], the layout oneDNN's bfloat16 matrix-vector product reads fastest."""
+        """The kernel and recurrent kernel stacked for one product per decoder step (both loops) and
+        transposed, [4 units, D + units], the layout whose products run fastest (modules/fast_matmul.py); made
+        once per call outside the loop, in the compute dtype ("float32") or bfloat16. Differentiable."""
         if precision not in INFERENCE_PRECISIONS:
             raise ValueError(f"precision must be one of {INFERENCE_PRECISIONS}, not {precision!r}")
         dtype = self.compute_dtype if precision == "float32" else tf.bfloat16
         stacked = tf.concat([tf.cast(self.cell.kernel, dtype), tf.cast(self.cell.recurrent_kernel, dtype)], 0)
-        return stacked if precision == "float32" else tf.transpose(stacked)
+        return tf.transpose(stacked)
 
-    def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, precision="float32", ghost=None):
+    def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, ghost=None):
         """keras.layers.LSTMCell's step on its weights: inputs [B, D], h_prev, c_prev [B, units] ->
         (h, c, stacked), h and c [B, units].
 
-        fused_kernel: fused_kernel(precision)'s tensor, or None (the kernels are read here).
-        ghost: None, or zeros [B, 4 units] added to the gate pre-activations with a float32 fused kernel
-            (teacher forcing, modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost
-            gets the pre-activations' gradient, and stacked = [inputs, h_prev] [B, D + units] is returned to
-            form the kernel's gradient after the loop. stacked is None otherwise.
+        fused_kernel: a fused_kernel(precision) tensor [4 units, D + units] (its dtype sets the product's),
+            or None (the kernels are read here). With a ghost: the pair (float32 fused kernel, its transpose
+            [D + units, 4 units]), the layout the backward product reads fastest (modules/fast_matmul.py).
+        ghost: None, or zeros [B, 4 units] added to the gate pre-activations (teacher forcing,
+            modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost gets the
+            pre-activations' gradient, and stacked = [inputs, h_prev] [B, D + units] is returned to form the
+            kernel's gradient after the loop. stacked is None otherwise.
         """
         dtype = self.compute_dtype
         stacked = None
@@ -89,24 +92,25 @@ class ZoneoutLSTMCell(keras.layers.Layer):
             z = (matmul(tf.cast(inputs, dtype), tf.cast(self.cell.kernel, dtype))
                  + matmul(tf.cast(h_prev, dtype), tf.cast(self.cell.recurrent_kernel, dtype))
                  + tf.cast(self.cell.bias, dtype))
-        else:
+        elif ghost is None:
             stacked = tf.concat([tf.cast(inputs, fused_kernel.dtype), tf.cast(h_prev, fused_kernel.dtype)], -1)
-            if ghost is None:
-                product = tf.matmul(stacked, fused_kernel, transpose_b=precision == "bfloat16")
-                stacked = None
-            else:
-                product = matmul_input_gradient_only(stacked, fused_kernel) + tf.cast(ghost, fused_kernel.dtype)
-            z = tf.cast(product, dtype) + tf.cast(self.cell.bias, dtype)
+            z = tf.cast(transposed_kernel_matmul(stacked, fused_kernel), dtype) + tf.cast(self.cell.bias, dtype)
+            stacked = None
+        else:
+            kernel_t, kernel = fused_kernel
+            stacked = tf.concat([tf.cast(inputs, kernel_t.dtype), tf.cast(h_prev, kernel_t.dtype)], -1)
+            product = transposed_kernel_matmul_input_gradient_only(stacked, kernel_t, kernel)
+            z = tf.cast(product + tf.cast(ghost, kernel_t.dtype), dtype) + tf.cast(self.cell.bias, dtype)
         gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=-1)
         c = tf.sigmoid(gate_forget) * tf.cast(c_prev, dtype) + tf.sigmoid(gate_in) * tf.tanh(candidate)
         return tf.sigmoid(gate_out) * tf.tanh(c), c, stacked
 
-    def call(self, inputs, states, training=False, fused_kernel=None, precision="float32", ghost=None):
-        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, precision, ghost: see _lstm_step.
+    def call(self, inputs, states, training=False, fused_kernel=None, ghost=None):
+        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, ghost: see _lstm_step.
         Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout), and with a
         ghost also the stacked input [B, D + units] as a third element."""
         h_prev, c_prev = states[0], states[1]
-        output, c_new, stacked = self._lstm_step(inputs, h_prev, c_prev, fused_kernel, precision, ghost)
+        output, c_new, stacked = self._lstm_step(inputs, h_prev, c_prev, fused_kernel, ghost)
         h_new = output
         if self.zoneout_rate > 0.0:
             h_new = self._zoneout(h_prev, h_new, training)
@@ -161,7 +165,7 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         """One ZoneoutLSTMCell.fused_kernel per layer (make them outside the decoder loop)."""
         return [cell.fused_kernel(precision) for cell in self.cells]
 
-    def call(self, inputs, states, training=False, fused_kernels=None, precision="float32", ghosts=None):
+    def call(self, inputs, states, training=False, fused_kernels=None, ghosts=None):
         """inputs: [B, D]; states: [[h_l, c_l] per layer]; fused_kernels: None or fused_kernels(precision);
         ghosts: None or one [B, 4 units[l]] zeros tensor per layer (ZoneoutLSTMCell._lstm_step).
         Returns (top output [B, units[-1]], new states), and with ghosts also the list of each layer's stacked
@@ -174,10 +178,10 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         layer_inputs = []
         for index, (cell, state, kernel) in enumerate(zip(self.cells, states, kernels)):
             if ghosts is None:
-                x, new_state = cell(x, list(state), training=training, fused_kernel=kernel, precision=precision)
+                x, new_state = cell(x, list(state), training=training, fused_kernel=kernel)
             else:
                 x, new_state, stacked = cell(x, list(state), training=training, fused_kernel=kernel,
-                                             precision=precision, ghost=ghosts[index])
+                                             ghost=ghosts[index])
                 layer_inputs.append(stacked)
             new_states.append(new_state)
         if ghosts is not None:

@@ -5,16 +5,23 @@ TensorFlow forms each step's [D + units, 4 units] matrix and adds it to an accum
 at r = 2, which costs more memory traffic than the whole forward pass (benchmarks/README.md, "Profile").
 Here each LSTM's gate pre-activations get a zero "ghost" tensor added, read from a [T_dec, B, 4 units]
 TensorArray: the gradient of the ghost is the pre-activations' gradient at every step, and the kernel's
-gradient is one product after the loop,
+gradient is one product after the loop; for the kernel stored transposed (as the loop uses it,
+modules/fast_matmul.py),
 
-    d kernel = sum_t stacked_t^T d z_t = reshape(stacked)^T @ reshape(d ghost),
+    d kernel^T = sum_t d z_t^T stacked_t = reshape(d ghost)^T @ reshape(stacked),
 
-where stacked_t = [LSTM input, previous h] is written out by the loop. The arithmetic of every step and its
-outputs are those of the plain loop; gradients agree up to float32 round-off (the summation order differs).
+where stacked_t = [LSTM input, previous h] is written out by the loop. The encoder memory, used at every
+step by the attention context (context_t = alignments_t @ memory), is handled the same way: a ghost added to
+the context, and after the loop
+
+    d memory = sum_t alignments_t^T d context_t   (one batched product over [T_dec, B, T_in] x [T_dec, B, D]).
+
+The arithmetic of every step and its outputs are those of the plain loop; gradients agree up to float32
+round-off (the summation order differs).
 
 The loop runs inside a tf.custom_gradient whose backward pass asks an inner GradientTape for the gradients
-of everything else (memory, pre-net outputs, attention and projection weights) and adds the kernels' products.
-It is the same graph on CPU and GPU.
+of everything else (memory through the attention keys, pre-net outputs, attention and projection weights)
+and adds the products above. It is the same graph on CPU and GPU.
 """
 import tensorflow as tf
 
@@ -24,7 +31,8 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
 
     Args:
         cell: a modules.decoder_cells decoder cell (its `rnn` is a StackedZoneoutLSTM).
-        kernels: cell.rnn.fused_kernels("float32"), made outside (their gradient flows on to the variables).
+        kernels: cell.rnn.fused_kernels("float32"), [4 units, D + units] each, made outside (their gradient
+            flows on to the variables).
         initial: `initial(memory) -> (processed_memory, state)`, the cell's zero state for T_dec steps.
         memory: [B, T_in, D_mem] encoder outputs.
         memory_lengths: [B] int32.
@@ -35,23 +43,29 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
     @tf.custom_gradient
     def decode(memory, inputs, *kernels):
         num_steps, batch_size = tf.shape(inputs)[0], tf.shape(inputs)[1]
-        ghosts = [tf.zeros([num_steps, batch_size, 4 * units], kernel.dtype)
-                  for units, kernel in zip(cell.rnn.units, kernels)]
+        lstm_ghosts = [tf.zeros([num_steps, batch_size, 4 * units], kernel.dtype)
+                       for units, kernel in zip(cell.rnn.units, kernels)]
+        context_ghost = tf.zeros([num_steps, batch_size, memory.shape[-1]], tf.float32)
+        ghosts = lstm_ghosts + [context_ghost]
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([memory, inputs] + ghosts)
-            outputs, layer_inputs = _loop(cell, initial, memory, memory_lengths, inputs, list(kernels), ghosts,
-                                          training)
+            both_layouts = [(kernel, tf.transpose(kernel)) for kernel in kernels]
+            outputs, layer_inputs = _loop(cell, initial, memory, memory_lengths, inputs, both_layouts,
+                                          dict(lstm=lstm_ghosts, context=context_ghost), training)
 
         def gradient(*upstream, variables=None):
             upstream = [tf.zeros_like(output) if grad is None else grad for output, grad in zip(outputs, upstream)]
             trainable = [variable for variable in variables if variable.dtype.is_floating]
             grads = tape.gradient(list(outputs), [memory, inputs] + ghosts + trainable, output_gradients=upstream,
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            ghost_grads = grads[2:2 + len(ghosts)]
+            *lstm_ghost_grads, context_ghost_grad = grads[2:2 + len(ghosts)]
             variable_grads = iter(grads[2 + len(ghosts):])
-            kernel_grads = [_outer_product_sum(stacked, ghost_grad, kernel.dtype)
-                            for stacked, ghost_grad, kernel in zip(layer_inputs, ghost_grads, kernels)]
-            return ([grads[0], grads[1]] + kernel_grads,
+            kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype)
+                            for stacked, ghost_grad, kernel in zip(layer_inputs, lstm_ghost_grads, kernels)]
+            alignments = outputs[2]
+            memory_grad = grads[0] + tf.cast(
+                tf.einsum("tbi,tbd->bid", alignments, tf.cast(context_ghost_grad, tf.float32)), memory.dtype)
+            return ([memory_grad, grads[1]] + kernel_grads,
                     [next(variable_grads) if variable.dtype.is_floating else None for variable in variables])
 
         return outputs, gradient
@@ -59,28 +73,37 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
     return decode(memory, inputs, *kernels)
 
 
-def _outer_product_sum(stacked, ghost_grad, dtype):
-    """sum over t and b of stacked[t, b]^T ghost_grad[t, b], in float32: [T, B, D] x [T, B, G] -> [D, G]."""
-    rows = tf.reshape(tf.cast(stacked, tf.float32), [-1, tf.shape(stacked)[-1]])
-    columns = tf.reshape(tf.cast(ghost_grad, tf.float32), [-1, tf.shape(ghost_grad)[-1]])
-    return tf.cast(tf.matmul(rows, columns, transpose_a=True), dtype)
+def _outer_product_sum(left, right, dtype):
+    """sum over t and b of left[t, b]^T right[t, b], in float32: [T, B, G] x [T, B, D] -> [G, D]."""
+    left = tf.reshape(tf.cast(left, tf.float32), [-1, tf.shape(left)[-1]])
+    right = tf.reshape(tf.cast(right, tf.float32), [-1, tf.shape(right)[-1]])
+    return tf.cast(tf.matmul(left, right, transpose_a=True), dtype)
 
 
 def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, training):
-    """The while loop; returns ((frames, stop_logits, alignments), stacked LSTM inputs per layer), all
-    stacked time-major."""
+    """The while loop; kernels: one (fused kernel, its transpose) pair per LSTM layer; ghosts: dict(lstm=[one
+    [T_dec, B, 4 units] per layer], context=[T_dec, B, D_mem]) zeros. Returns ((frames, stop_logits,
+    alignments), stacked LSTM inputs per layer), all stacked time-major."""
     num_steps = tf.shape(inputs)[0]
     processed, state = initial(memory)
+    # Inside the loop the memory only forms the attention context (alignments x memory); its gradient
+    # through the context is formed after the loop from the context ghost's, so none is accumulated here.
+    loop_memory = tf.stop_gradient(memory)
     dtype = inputs.dtype
-    ghost_arrays = [tf.TensorArray(ghost.dtype, size=num_steps).unstack(ghost) for ghost in ghosts]
+    # Per-step tensors are read from TensorArrays, not sliced: the gradient of a slice of a tensor held by the
+    # loop is a full-size tensor added up at every step (quadratic in the steps), a TensorArray's is one write.
+    input_array = tf.TensorArray(inputs.dtype, size=num_steps).unstack(inputs)
+    lstm_ghost_arrays = [tf.TensorArray(ghost.dtype, size=num_steps).unstack(ghost) for ghost in ghosts["lstm"]]
+    context_ghost_array = tf.TensorArray(tf.float32, size=num_steps).unstack(ghosts["context"])
     arrays = (tf.TensorArray(dtype, size=num_steps), tf.TensorArray(dtype, size=num_steps),
-              [tf.TensorArray(kernel.dtype, size=num_steps) for kernel in kernels])
+              [tf.TensorArray(kernel.dtype, size=num_steps) for kernel, _ in kernels])
 
     def body(step, state, frames_ta, stops_ta, stacked_tas):
-        step_ghosts = [array.read(step) for array in ghost_arrays]
+        step_ghosts = dict(lstm=[array.read(step) for array in lstm_ghost_arrays],
+                           context=context_ghost_array.read(step))
         (frames, stop_logits, stacked), state = cell.call(
-            inputs[step], state=state, memory=memory, processed_memory=processed, memory_lengths=memory_lengths,
-            training=training, fused_kernels=kernels, lstm_ghosts=step_ghosts)
+            input_array.read(step), state=state, memory=loop_memory, processed_memory=processed,
+            memory_lengths=memory_lengths, training=training, fused_kernels=kernels, ghosts=step_ghosts)
         stacked_tas = [array.write(step, value) for array, value in zip(stacked_tas, stacked)]
         return step + 1, state, frames_ta.write(step, frames), stops_ta.write(step, stop_logits), stacked_tas
 
