@@ -185,11 +185,12 @@ class TacotronDecoder(keras.layers.Layer):
         finished = tf.zeros([batch_size], tf.bool)
         stopped = tf.zeros([batch_size], tf.bool)  # finished by the stop token (not by the step limit)
 
+        # Seeded pre-net dropout: every step's randomness drawn at once (per sequence, batch-independent).
+        noise = None if seeds is None else self.prenet.step_noise(seeds, tf.reduce_max(limits))
+
         def body(step, previous_frame, state, frames_ta, stops_ta, lengths, finished, stopped):
-            step_seeds = None
-            if seeds is not None:
-                step_seeds = tf.stack([seeds, tf.fill([batch_size], step)], axis=1)
-            prenet_output = self.prenet(previous_frame, training=False, seeds=step_seeds)
+            step_noise = None if noise is None else noise[:, step]
+            prenet_output = self.prenet(previous_frame, training=False, noise=step_noise)
             (frames, stop_logits), state = self.cell.call(prenet_output, state=state, memory=memory,
                                                      processed_memory=processed,
                                                      memory_lengths=memory_lengths, training=False,

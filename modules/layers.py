@@ -13,24 +13,36 @@ def _check_rate(name, rate):
     return rate
 
 
+def dropout_from_uniform(x, rate, noise):
+    """Dropout with given randomness: keeps x where noise >= rate, scaled by 1 / (1 - rate); zero elsewhere.
+
+    x: [B, ..., D]; noise: uniform [0, 1) values of x's shape (float32, compared in float32 whatever x's
+    dtype). Returns x's shape and dtype.
+    """
+    if rate <= 0.0:
+        return x
+    scale = tf.cast(1.0 / (1.0 - rate), x.dtype)
+    return tf.where(noise >= rate, x * scale, tf.zeros_like(x))
+
+
 def stateless_dropout(x, rate, seeds, salt):
     """Dropout whose mask for example i depends only on seeds[i] and salt (reproducible batched synthesis).
 
     x: [B, ...] values; seeds: int [B, 2] one stateless seed per example; salt: int folded into every seed
-    (e.g. the layer index). Each kept unit is scaled by 1 / (1 - rate), each dropped unit is zero.
-    Returns [B, ...] like x. Uses the Philox algorithm so streams do not depend on the device.
+    (e.g. the layer index). Returns [B, ...] like x. Uses the Philox algorithm so streams do not depend on
+    the device. One random draw per example (a tf.map_fn over the batch): meant for once per call (the
+    encoder pre-net); a decoder step uses Prenet.step_noise's values drawn once before the loop.
     """
     if rate <= 0.0:
         return x
     seeds = tf.convert_to_tensor(seeds)
     salt = tf.constant(salt, dtype=seeds.dtype)
-    scale = tf.cast(1.0 / (1.0 - rate), x.dtype)
 
     def drop_row(row_and_seed):
         row, seed = row_and_seed
         row_seed = tf.random.experimental.stateless_fold_in(seed, salt, alg="philox")
-        noise = tf.random.stateless_uniform(tf.shape(row), seed=row_seed, alg="philox")
-        return tf.where(noise >= rate, row * scale, tf.zeros_like(row))
+        return dropout_from_uniform(row, rate, tf.random.stateless_uniform(tf.shape(row), seed=row_seed,
+                                                                              alg="philox"))
 
     return tf.map_fn(drop_row, (x, seeds), fn_output_signature=x.dtype)
 
@@ -45,7 +57,8 @@ class Prenet(keras.layers.Layer):
 
     Dropout is applied when `training` is true, or always when `always_dropout` is true (the course keeps the
     decoder pre-net dropout on at inference). With `seeds` the masks are drawn per example from that example's
-    seed (folded with the layer index), so row i of a batched call equals a call on row i alone.
+    seed (folded with the layer index), so row i of a batched call equals a call on row i alone; with `noise`
+    (from `step_noise`, for the decoder's steps) they come from those values, also per example.
     """
 
     def __init__(self, units, dropout_rate, always_dropout, **kwargs):
@@ -66,18 +79,37 @@ class Prenet(keras.layers.Layer):
             shape = shape[:-1] + (dense.units,)
         self.built = True
 
-    def call(self, x, training=False, seeds=None):
+    def step_noise(self, seeds, num_steps):
+        """The randomness of `num_steps` seeded calls, drawn at once (before a decoding loop).
+
+        seeds: [B] int32, one per sequence. Returns [B, num_steps, sum(units)] float32 uniform [0, 1): row b
+        is the Philox stream of seed (seeds[b], -2) and does not depend on the batch or on num_steps (a
+        longer draw extends a shorter one). Step t's slice [:, t] is the `noise` of that step's call.
+        """
+        width = sum(self.units)
+
+        def row(seed):
+            values = tf.random.stateless_uniform([num_steps * width], seed=tf.stack([seed, -2]), alg="philox")
+            return tf.reshape(values, [num_steps, width])
+
+        return tf.map_fn(row, tf.convert_to_tensor(seeds, tf.int32), fn_output_signature=tf.float32)
+
+    def call(self, x, training=False, seeds=None, noise=None):
         """x: [B, ..., D] (one decoder step [B, D] or a sequence [B, T, D]);
-        seeds: int32 [B, 2] per-example stateless seeds or None (ordinary random dropout); the caller folds
-        the decoder step into them. Seeds are ignored when dropout is off. Returns [B, ..., units[-1]].
+        seeds: int32 [B, 2] per-example stateless seeds or None (ordinary random dropout);
+        noise: or, for one step [B, D], [B, sum(units)] uniform values (a step of `step_noise`).
+        Both are ignored when dropout is off. Returns [B, ..., units[-1]].
         """
         use_dropout = self.always_dropout or bool(training)
         x = tf.cast(x, self.compute_dtype)
+        layer_noise = None if noise is None else tf.split(noise, self.units, axis=-1)
         for index, (dense, dropout) in enumerate(zip(self.dense_layers, self.dropout_layers)):
             x = dense(x)
             if not use_dropout:
                 continue
-            if seeds is not None:
+            if layer_noise is not None:
+                x = dropout_from_uniform(x, self.dropout_rate, layer_noise[index])
+            elif seeds is not None:
                 x = stateless_dropout(x, self.dropout_rate, seeds, salt=index)
             else:
                 x = dropout(x, training=True)

@@ -336,3 +336,32 @@ def test_mixed_precision_outputs_use_compute_dtype():
         assert np.all(np.isfinite(tensor.numpy()))
     assert cbhg.rnn.forward_layer.compute_dtype == "float16"
     assert cbhg.bank[0].batch_norm.compute_dtype == "float16"
+
+
+def test_prenet_step_noise_is_per_sequence_and_prefix_stable():
+    prenet = Prenet(units=[16, 8], dropout_rate=0.5, always_dropout=True)
+    seeds = tf.constant([11, 7, 0], tf.int32)
+    noise = prenet.step_noise(seeds, 5).numpy()
+    assert noise.shape == (3, 5, 24) and noise.dtype == np.float32
+    assert 0.0 <= noise.min() and noise.max() < 1.0 and 0.4 < noise.mean() < 0.6
+    for i in range(3):  # a row depends on its own seed only, and a longer draw extends a shorter one
+        np.testing.assert_array_equal(prenet.step_noise(seeds[i:i + 1], 3).numpy()[0], noise[i, :3])
+    assert not np.array_equal(noise[0], noise[1])
+    assert not np.array_equal(noise[0, 0], noise[0, 1])  # each step its own values
+
+
+def test_prenet_dropout_from_step_noise():
+    prenet = Prenet(units=[64, 32], dropout_rate=0.5, always_dropout=True)
+    x = _normal([3, 5])
+    noise = prenet.step_noise(tf.constant([1, 2, 3]), 2)[:, 1]
+    y = prenet(tf.constant(x), training=False, noise=noise).numpy()
+    # by hand: each layer's dense + ReLU, then keep where that layer's slice of the noise is >= 0.5, times 2
+    h = x
+    for dense, layer_noise in zip(prenet.dense_layers, np.split(noise.numpy(), [64], axis=-1)):
+        h = np.maximum(h @ dense.kernel.numpy() + dense.bias.numpy(), 0.0)
+        h = np.where(layer_noise >= 0.5, 2.0 * h, 0.0)
+    np.testing.assert_allclose(y, h, rtol=1e-5, atol=1e-6)
+    off = Prenet(units=[64, 32], dropout_rate=0.5, always_dropout=False)
+    off(tf.constant(x))
+    np.testing.assert_array_equal(off(tf.constant(x), training=False, noise=noise).numpy(),
+                                  off(tf.constant(x), training=False).numpy())
