@@ -47,9 +47,10 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
                        for units, kernel in zip(cell.rnn.units, kernels)]
         context_ghost = tf.zeros([num_steps, batch_size, memory.shape[-1]], tf.float32)
         ghosts = lstm_ghosts + [context_ghost]
+        # The backward products' layout, made once per batch and off the tape: no gradient flows through it.
+        both_layouts = [(kernel, tf.transpose(kernel)) for kernel in kernels]
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([memory, inputs] + ghosts)
-            both_layouts = [(kernel, tf.transpose(kernel)) for kernel in kernels]
             outputs, layer_inputs = _loop(cell, initial, memory, memory_lengths, inputs, both_layouts,
                                           dict(lstm=lstm_ghosts, context=context_ghost), training)
 
