@@ -174,6 +174,7 @@ class TacotronDecoder(keras.layers.Layer):
         """
         batch_size, processed, state = self._initial(memory, memory_lengths)
         fused_kernels = self._fused_kernels(memory, self.inference_precision)
+        state = self.cell.loop_state(state, fused_kernels)
         window = self.attention_window if attention_window is None else check_window(
             attention_window, self._config["attention_config"]["attention_type"])
         r = self.outputs_per_step

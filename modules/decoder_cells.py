@@ -20,7 +20,8 @@ class BasicTacoDecoderCellState(
                                ("rnn_cell_state", "attention", "time", "alignments", "alignment_history"))):
     """State of a decoder cell whose attention state is an alignment vector.
 
-    rnn_cell_state: nested [h, c] per LSTM layer, each [B, units].
+    rnn_cell_state: nested [h, c] per LSTM layer, each [B, units] (inside the decoder loops, whose float32 fused
+        kernels keep them unit-major, [units, B]: see `loop_state`).
     attention: previous context vector [B, D_mem].
     time: scalar int32 decoder step.
     alignments: attention state [B, T_in] (previous alignments for content-based attention, cumulative
@@ -94,6 +95,11 @@ class BasicTacoDecoderCell(keras.layers.Layer):
                                 alignment_history=alignment_history,
                                 **{self.attention_field: attention_state})
 
+    def loop_state(self, state, fused_kernels):
+        """`state` with its LSTM states in the layout the step keeps them in with these fused kernels
+        (StackedZoneoutLSTM.loop_states); once, before a decoder loop."""
+        return state.replace(rnn_cell_state=self.rnn.loop_states(state.rnn_cell_state, fused_kernels))
+
     def attention_state(self, state):
         """The part of the cell state that the attention layer carries from step to step."""
         return getattr(state, self.attention_field)
@@ -120,7 +126,8 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             fused_kernels: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before the loop
                 (free-running decoding and teacher forcing).
             ghosts: optional zeros (teacher forcing, modules/teacher_forcing.py): dict(lstm=[one [B, 4 units]
-                per decoder LSTM], context=[B, D_mem] float32, added to the attention context).
+                per decoder LSTM, [4 units, B] with unit-major states], context=[B, D_mem] float32, added to
+                the attention context).
         Returns:
             ((frames [B, r * n_mels], stop_logits [B, r]), next_state); with ghosts the first tuple also
             holds the LSTMs' stacked inputs (a list, StackedZoneoutLSTM.call).

@@ -9,11 +9,15 @@ einsum "bj,ij->bi", which runs as fast as the forward product; so does the weigh
 result is the same product: outputs agree exactly, gradients within float32 round-off. The einsum is an
 ordinary op on every device (GPU included).
 
-`transposed_kernel_matmul`: x @ w for a kernel stored transposed, w_t = w^T [D_out, D_in], the layout of the
-decoder LSTMs' stacked kernels (made once per batch, outside the decoder loop). float32 computes it as
-(w_t @ x^T)^T, which at a decoder step's shapes is 15-25 % faster than x @ w (batch 1 and 16: two layers
-2.7 -> 2.3 ms and 7.0 -> 5.3 ms per step); bfloat16 as x @ w_t^T, its fastest form (1.8 and 3.0 ms; the
-float32 form would be 3.2 and 3.4 ms). Same numbers, other loop order: outputs agree within round-off.
+`unit_major_matmul_input_gradient_only`: the decoder LSTMs' product in the layout the float32 decoder loops keep
+their states in, "unit-major" ([features, B], modules/rnn_cells.py): z^T = w_t @ x^T with the kernel stored
+transposed, w_t = w^T [D_out, D_in] (stacked once per batch, outside the decoder loop). At a decoder step's
+shapes this form needs no transpose of its input or output, and the LSTM gates split along the first axis
+(contiguous): two layers per step take 4.8 instead of 5.4 ms at batch 16 and 2.1 instead of 2.6 ms at batch 1,
+against the same product transposed back to [B, D_out] (benchmarks/README.md, "Third round").
+
+`transposed_kernel_matmul`: x @ w_t^T for the batch-major layout, kept for bfloat16 (and float16) kernels,
+whose fastest product here is this one (x [B, D_in] @ w_t^T; the unit-major form is slower in bfloat16).
 """
 import tensorflow as tf
 
@@ -29,11 +33,8 @@ def matmul(x, w):
 
 
 def transposed_kernel_matmul(x, w_t):
-    """x: [B, D_in]; w_t: [D_out, D_in] (the kernel transposed), float32 or bfloat16 like x.
-    Returns x @ w_t^T, [B, D_out]."""
-    if w_t.dtype == tf.bfloat16:
-        return tf.matmul(x, w_t, transpose_b=True)
-    return tf.transpose(tf.matmul(w_t, x, transpose_b=True))
+    """x: [B, D_in]; w_t: [D_out, D_in] (the kernel transposed), of x's dtype. Returns x @ w_t^T, [B, D_out]."""
+    return tf.matmul(x, w_t, transpose_b=True)
 
 
 @tf.custom_gradient
@@ -41,11 +42,10 @@ def transposed_kernel_matmul_input_gradient_only(x, w_t, w):
     """transposed_kernel_matmul whose gradient reaches x only; the kernels get none. For the products inside
     the teacher-forced decoder loop, whose kernel gradients are formed after the loop in one product each
     (modules/teacher_forcing.py). The gradient dz @ w^T is computed as (w @ dz^T)^T from the kernel in its
-    other layout, w = w_t^T (made once, outside the loop): 2.6 ms at [16, 4096] x [4096, 2048], against
-    3.2-3.5 ms for any product that reads w_t.
+    other layout, w = w_t^T (made once, outside the loop), which reads faster than any product of w_t.
 
     Args:
-        x: [B, D_in] float32; w_t: [D_out, D_in]; w: [D_in, D_out], the same kernel.
+        x: [B, D_in]; w_t: [D_out, D_in]; w: [D_in, D_out], the same kernel.
     Returns:
         [B, D_out]
     """
@@ -54,3 +54,21 @@ def transposed_kernel_matmul_input_gradient_only(x, w_t, w):
         return tf.transpose(tf.matmul(w, dz, transpose_b=True)), None, None
 
     return transposed_kernel_matmul(x, w_t), gradient
+
+
+@tf.custom_gradient
+def unit_major_matmul_input_gradient_only(x_t, w_t, w):
+    """w_t @ x_t whose gradient reaches x_t only (the kernels' gradients are formed after the teacher-forced
+    loop, modules/teacher_forcing.py). The gradient w_t^T @ dz_t is computed as w @ dz_t from the kernel in its
+    other layout, w = w_t^T (made once, outside the loop), again with no transpose.
+
+    Args:
+        x_t: [D_in, B] (unit-major input); w_t: [D_out, D_in]; w: [D_in, D_out], the same kernel.
+    Returns:
+        [D_out, B]
+    """
+
+    def gradient(dz_t):
+        return tf.matmul(w, dz_t), None, None
+
+    return tf.matmul(w_t, x_t), gradient

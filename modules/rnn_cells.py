@@ -1,6 +1,12 @@
 """Decoder RNN cells: an LSTM cell with zoneout (Krueger et al. 2016) and a stack of them.
 
 Shapes: B = batch, D = input width.
+
+Layouts: the public step takes and returns batch-major tensors ([B, features]). The decoder loops, which give
+the step float32 fused kernels (`fused_kernel`), keep the LSTM states unit-major instead ([units, B], the
+transpose): the product is then w_t @ x^T with no transpose per step and the gates split along the first axis
+(modules/fast_matmul.py). `is_unit_major(fused_kernels)` says which layout a step with those kernels uses, and
+`StackedZoneoutLSTM.loop_states` puts batch-major states into it once, before a loop.
 """
 import keras
 import tensorflow as tf
@@ -9,6 +15,17 @@ from modules.attention_names import INFERENCE_PRECISIONS
 from modules.fast_matmul import matmul
 from modules.fast_matmul import transposed_kernel_matmul
 from modules.fast_matmul import transposed_kernel_matmul_input_gradient_only
+from modules.fast_matmul import unit_major_matmul_input_gradient_only
+
+
+def is_unit_major(fused_kernels):
+    """True when a step with these fused kernels (one per layer, or per-layer (kernel_t, kernel) pairs, or None)
+    keeps its states unit-major, [units, B]: float32 kernels. bfloat16 and float16 products run fastest
+    batch-major here, and the plain step (no fused kernels) is batch-major."""
+    if not fused_kernels:
+        return False
+    first = fused_kernels[0]
+    return (first[0] if isinstance(first, (tuple, list)) else first).dtype == tf.float32
 
 
 class ZoneoutLSTMCell(keras.layers.Layer):
@@ -75,38 +92,49 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         return tf.transpose(stacked)
 
     def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, ghost=None):
-        """keras.layers.LSTMCell's step on its weights: inputs [B, D], h_prev, c_prev [B, units] ->
-        (h, c, stacked), h and c [B, units].
+        """keras.layers.LSTMCell's step on its weights -> (h, c, stacked).
 
-        fused_kernel: a fused_kernel(precision) tensor [4 units, D + units] (its dtype sets the product's),
-            or None (the kernels are read here). With a ghost: the pair (float32 fused kernel, its transpose
-            [D + units, 4 units]), the layout the backward product reads fastest (modules/fast_matmul.py).
-        ghost: None, or zeros [B, 4 units] added to the gate pre-activations (teacher forcing,
-            modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost gets the
-            pre-activations' gradient, and stacked = [inputs, h_prev] [B, D + units] is returned to form the
-            kernel's gradient after the loop. stacked is None otherwise.
+        Batch-major (fused_kernel None or not float32): inputs [B, D], h_prev, c_prev [B, units] -> h, c
+        [B, units]. Unit-major (float32 fused kernel, is_unit_major): inputs [D, B], h_prev, c_prev [units, B]
+        -> h, c [units, B].
+
+        fused_kernel: a fused_kernel(precision) tensor [4 units, D + units] (its dtype sets the product's and
+            the layout), or None (the kernels are read here). With a ghost: the pair (fused kernel, its
+            transpose [D + units, 4 units]), the layout the backward product reads fastest.
+        ghost: None, or zeros [B, 4 units] ([4 units, B] unit-major) added to the gate pre-activations
+            (teacher forcing, modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost gets
+            the pre-activations' gradient, and stacked = [inputs, h_prev] ([B, D + units], or [D + units, B]
+            unit-major) is returned to form the kernel's gradient after the loop. stacked is None otherwise.
         """
         dtype = self.compute_dtype
         stacked = None
+        axis = -1
         if fused_kernel is None:
             z = (matmul(tf.cast(inputs, dtype), tf.cast(self.cell.kernel, dtype))
                  + matmul(tf.cast(h_prev, dtype), tf.cast(self.cell.recurrent_kernel, dtype))
                  + tf.cast(self.cell.bias, dtype))
-        elif ghost is None:
-            stacked = tf.concat([tf.cast(inputs, fused_kernel.dtype), tf.cast(h_prev, fused_kernel.dtype)], -1)
-            z = tf.cast(transposed_kernel_matmul(stacked, fused_kernel), dtype) + tf.cast(self.cell.bias, dtype)
-            stacked = None
         else:
-            kernel_t, kernel = fused_kernel
-            stacked = tf.concat([tf.cast(inputs, kernel_t.dtype), tf.cast(h_prev, kernel_t.dtype)], -1)
-            product = transposed_kernel_matmul_input_gradient_only(stacked, kernel_t, kernel)
-            z = tf.cast(product + tf.cast(ghost, kernel_t.dtype), dtype) + tf.cast(self.cell.bias, dtype)
-        gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=-1)
+            kernel_t, kernel = fused_kernel if ghost is not None else (fused_kernel, None)
+            axis = 0 if is_unit_major([kernel_t]) else -1
+            bias = tf.cast(self.cell.bias, dtype)
+            stacked = tf.concat([tf.cast(inputs, kernel_t.dtype), tf.cast(h_prev, kernel_t.dtype)], axis)
+            if ghost is None:
+                product = tf.matmul(kernel_t, stacked) if axis == 0 else transposed_kernel_matmul(stacked, kernel_t)
+                stacked = None
+            elif axis == 0:
+                product = unit_major_matmul_input_gradient_only(stacked, kernel_t, kernel)
+            else:
+                product = transposed_kernel_matmul_input_gradient_only(stacked, kernel_t, kernel)
+            if ghost is not None:
+                product = product + tf.cast(ghost, kernel_t.dtype)
+            z = tf.cast(product, dtype) + (bias[:, tf.newaxis] if axis == 0 else bias)
+        gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=axis)
         c = tf.sigmoid(gate_forget) * tf.cast(c_prev, dtype) + tf.sigmoid(gate_in) * tf.tanh(candidate)
         return tf.sigmoid(gate_out) * tf.tanh(c), c, stacked
 
     def call(self, inputs, states, training=False, fused_kernel=None, ghost=None):
-        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, ghost: see _lstm_step.
+        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, ghost: see _lstm_step (with float32
+        fused kernels every tensor here is unit-major: inputs [D, B], states and output [units, B]).
         Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout), and with a
         ghost also the stacked input [B, D + units] as a third element."""
         h_prev, c_prev = states[0], states[1]
@@ -165,14 +193,25 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         """One ZoneoutLSTMCell.fused_kernel per layer (make them outside the decoder loop)."""
         return [cell.fused_kernel(precision) for cell in self.cells]
 
+    def loop_states(self, states, fused_kernels):
+        """Batch-major states [[h_l, c_l] per layer, each [B, units[l]]] in the layout a step with these fused
+        kernels keeps them in (is_unit_major: each transposed to [units[l], B]; else unchanged). Once, before
+        a decoder loop."""
+        if not is_unit_major(fused_kernels):
+            return states
+        return [[tf.transpose(tensor) for tensor in state] for state in states]
+
     def call(self, inputs, states, training=False, fused_kernels=None, ghosts=None):
-        """inputs: [B, D]; states: [[h_l, c_l] per layer]; fused_kernels: None or fused_kernels(precision);
-        ghosts: None or one [B, 4 units[l]] zeros tensor per layer (ZoneoutLSTMCell._lstm_step).
-        Returns (top output [B, units[-1]], new states), and with ghosts also the list of each layer's stacked
-        input [B, D_l + units[l]] as a third element."""
+        """inputs: [B, D]; states: [[h_l, c_l] per layer] in the layout of `fused_kernels` (loop_states: each
+        [units[l], B] for float32 kernels, else [B, units[l]]); fused_kernels: None or
+        fused_kernels(precision); ghosts: None or one zeros tensor per layer, [4 units[l], B] or [B, 4 units[l]]
+        in the same layout (ZoneoutLSTMCell._lstm_step).
+        Returns (top output [B, units[-1]] (always batch-major), new states), and with ghosts also the list of
+        each layer's stacked input ([D_l + units[l], B] or [B, D_l + units[l]]) as a third element."""
         if len(states) != len(self.cells):
             raise ValueError(f"expected {len(self.cells)} layer states, got {len(states)}")
-        x = inputs
+        unit_major = is_unit_major(fused_kernels)
+        x = tf.transpose(inputs) if unit_major else inputs
         new_states = []
         kernels = fused_kernels or [None] * len(self.cells)
         layer_inputs = []
@@ -184,6 +223,8 @@ class StackedZoneoutLSTM(keras.layers.Layer):
                                              ghost=ghosts[index])
                 layer_inputs.append(stacked)
             new_states.append(new_state)
+        if unit_major:
+            x = tf.transpose(x)
         if ghosts is not None:
             return x, new_states, layer_inputs
         return x, new_states

@@ -10,7 +10,9 @@ modules/fast_matmul.py),
 
     d kernel^T = sum_t d z_t^T stacked_t = reshape(d ghost)^T @ reshape(stacked),
 
-where stacked_t = [LSTM input, previous h] is written out by the loop. The encoder memory, used at every
+where stacked_t = [LSTM input, previous h] is written out by the loop. A float32 loop keeps the LSTM states
+unit-major (modules/rnn_cells.py): its ghosts are [T_dec, 4 units, B], stacked_t is [D + units, B], and the
+same sum reads d kernel^T = sum_t d z_t stacked_t^T (one einsum). The encoder memory, used at every
 step by the attention context (context_t = alignments_t @ memory), is handled the same way: a ghost added to
 the context, and after the loop
 
@@ -24,6 +26,8 @@ of everything else (memory through the attention keys, pre-net outputs, attentio
 and adds the products above. It is the same graph on CPU and GPU.
 """
 import tensorflow as tf
+
+from modules.rnn_cells import is_unit_major
 
 
 def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs, training):
@@ -43,7 +47,9 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
     @tf.custom_gradient
     def decode(memory, inputs, *kernels):
         num_steps, batch_size = tf.shape(inputs)[0], tf.shape(inputs)[1]
-        lstm_ghosts = [tf.zeros([num_steps, batch_size, 4 * units], kernel.dtype)
+        unit_major = is_unit_major(kernels)
+        lstm_ghosts = [tf.zeros([num_steps, 4 * units, batch_size] if unit_major else
+                                [num_steps, batch_size, 4 * units], kernel.dtype)
                        for units, kernel in zip(cell.rnn.units, kernels)]
         context_ghost = tf.zeros([num_steps, batch_size, memory.shape[-1]], tf.float32)
         ghosts = lstm_ghosts + [context_ghost]
@@ -61,7 +67,7 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             *lstm_ghost_grads, context_ghost_grad = grads[2:2 + len(ghosts)]
             variable_grads = iter(grads[2 + len(ghosts):])
-            kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype)
+            kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype, unit_major)
                             for stacked, ghost_grad, kernel in zip(layer_inputs, lstm_ghost_grads, kernels)]
             alignments = outputs[2]
             memory_grad = grads[0] + tf.cast(
@@ -74,10 +80,14 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
     return decode(memory, inputs, *kernels)
 
 
-def _outer_product_sum(left, right, dtype):
-    """sum over t and b of left[t, b]^T right[t, b], in float32: [T, B, G] x [T, B, D] -> [G, D]."""
-    left = tf.reshape(tf.cast(left, tf.float32), [-1, tf.shape(left)[-1]])
-    right = tf.reshape(tf.cast(right, tf.float32), [-1, tf.shape(right)[-1]])
+def _outer_product_sum(left, right, dtype, unit_major):
+    """sum over t and b of left[t, b]^T right[t, b], in float32: [T, B, G] x [T, B, D] -> [G, D]; unit-major
+    ([T, G, B] x [T, D, B]) the same sum of left[t] right[t]^T."""
+    left, right = tf.cast(left, tf.float32), tf.cast(right, tf.float32)
+    if unit_major:
+        return tf.cast(tf.einsum("tgb,tdb->gd", left, right), dtype)
+    left = tf.reshape(left, [-1, tf.shape(left)[-1]])
+    right = tf.reshape(right, [-1, tf.shape(right)[-1]])
     return tf.cast(tf.matmul(left, right, transpose_a=True), dtype)
 
 
@@ -87,6 +97,7 @@ def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, traini
     alignments), stacked LSTM inputs per layer), all stacked time-major."""
     num_steps = tf.shape(inputs)[0]
     processed, state = initial(memory)
+    state = cell.loop_state(state, [kernel for kernel, _ in kernels])
     # Inside the loop the memory only forms the attention context (alignments x memory); its gradient
     # through the context is formed after the loop from the context ghost's, so none is accumulated here.
     loop_memory = tf.stop_gradient(memory)
