@@ -131,3 +131,16 @@ def test_profile_train_step_prints_parts_loop_bodies_and_op_times(tiny_overrides
     ops = matches(rf"^  (\S+)\s+{NUMBER} ms\s+(\d+) calls$", output)
     assert len(ops) == 5 and all(positive(ms) and int(calls) > 0 for _, ms, calls in ops)
     assert [float(ms) for _, ms, _ in ops] == sorted((float(ms) for _, ms, _ in ops), reverse=True)
+
+
+def test_lstm_step_speed_prints_each_batch_and_precision_with_its_real_time_factor():
+    output = run_script("lstm_step_speed.py", "--batch_sizes", "1,3", "--precision", "both", "--steps", "3",
+                        "--repeats", "1", "--outputs_per_step", "2")
+    rows = matches(rf"^batch +(\d+) (float32|bfloat16) *: +{NUMBER} ms per step -> RTF of the LSTMs alone "
+                   rf"{NUMBER} \(batch throughput: {NUMBER} per utterance\)$", output)
+    assert [(int(batch), precision) for batch, precision, *_ in rows] == [
+        (1, "float32"), (1, "bfloat16"), (3, "float32"), (3, "bfloat16")]
+    for batch, _, ms, rtf, per_utterance in rows:
+        # r = 2 frames of 12.5 ms per step: RTF = ms / 25; per utterance = RTF / batch (printed rounded).
+        assert positive(rtf) == pytest.approx(positive(ms) / 25.0, rel=0.01, abs=1e-3)
+        assert float(per_utterance) == pytest.approx(float(rtf) / int(batch), rel=0.02, abs=1e-4)
