@@ -21,10 +21,17 @@ the context, and after the loop
 The arithmetic of every step and its outputs are those of the plain loop; gradients agree up to float32
 round-off (the summation order differs).
 
-The loop runs inside a tf.custom_gradient whose backward pass asks an inner GradientTape for the gradients
-of everything else (memory through the attention keys, pre-net outputs, attention and projection weights)
-and adds the products above. It is the same graph on CPU and GPU.
+The loop runs inside a tf.custom_gradient whose backward pass asks for the gradients of everything else
+(memory through the attention keys, pre-net outputs, attention and projection weights) and adds the products
+above. In a graph (tf.function, training) it asks tf.gradients, symbolically: an inner GradientTape there
+would make two tapes watch the loop (it and the training step's), and TensorFlow then wraps the while loop
+for higher-order gradients, whose backward pass also differentiates the loop's own accumulators of forward
+values with zero gradients (about 150 more ops per decoder step, a zero-filled tensor per loop output; 7 %
+of a training step here). Run eagerly (tests), an inner persistent tape does it. It is the same graph on CPU
+and GPU.
 """
+import contextlib
+
 import tensorflow as tf
 
 from modules.rnn_cells import is_unit_major
@@ -53,18 +60,25 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
                        for units, kernel in zip(cell.rnn.units, kernels)]
         context_ghost = tf.zeros([num_steps, batch_size, memory.shape[-1]], tf.float32)
         ghosts = lstm_ghosts + [context_ghost]
-        # The backward products' layout, made once per batch and off the tape: no gradient flows through it.
+        # The backward products' layout, made once per batch before the loop: no gradient flows through it.
         both_layouts = [(kernel, tf.transpose(kernel)) for kernel in kernels]
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch([memory, inputs] + ghosts)
+        # Graph mode differentiates the loop with tf.gradients, not an inner tape (see the module docstring).
+        eager = tf.executing_eagerly()
+        with tf.GradientTape(persistent=True) if eager else contextlib.nullcontext() as tape:
+            if eager:
+                tape.watch([memory, inputs] + ghosts)
             outputs, layer_inputs = _loop(cell, initial, memory, memory_lengths, inputs, both_layouts,
                                           dict(lstm=lstm_ghosts, context=context_ghost), training)
 
         def gradient(*upstream, variables=None):
             upstream = [tf.zeros_like(output) if grad is None else grad for output, grad in zip(outputs, upstream)]
             trainable = [variable for variable in variables if variable.dtype.is_floating]
-            grads = tape.gradient(list(outputs), [memory, inputs] + ghosts + trainable, output_gradients=upstream,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            sources = [memory, inputs] + ghosts + trainable
+            zero = tf.UnconnectedGradients.ZERO
+            if eager:
+                grads = tape.gradient(list(outputs), sources, output_gradients=upstream, unconnected_gradients=zero)
+            else:
+                grads = tf.gradients(list(outputs), sources, grad_ys=upstream, unconnected_gradients=zero)
             *lstm_ghost_grads, context_ghost_grad = grads[2:2 + len(ghosts)]
             variable_grads = iter(grads[2 + len(ghosts):])
             kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype, unit_major)
