@@ -8,6 +8,7 @@ import collections
 import keras
 import tensorflow as tf
 
+from tacotron.fused_adam import FusedAdam
 from tacotron.losses import loss_config_from
 from tacotron.losses import tacotron_loss
 from tacotron.model import create_model
@@ -29,11 +30,12 @@ def batch_signature(acoustic_dim):
 
 
 def create_optimizer(hp, mixed_precision):
-    """Adam with the course schedule and global-norm clipping; wrapped for loss scaling under float16."""
+    """Adam (tacotron/fused_adam.py: Keras' Adam with a fused update) with the course schedule and global-norm
+    clipping; wrapped for loss scaling under float16."""
     schedule = CourseSchedule(hp.start_lr, hp.end_lr, hp.start_decay, hp.decay_steps, hp.decay_rate)
-    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_1=hp.adam_beta1, beta_2=hp.adam_beta2,
-                                      epsilon=hp.adam_epsilon, global_clipnorm=hp.gradclip_value,
-                                      name="adam")  # named: checkpoints key variables by path
+    optimizer = FusedAdam(learning_rate=schedule, beta_1=hp.adam_beta1, beta_2=hp.adam_beta2,
+                          epsilon=hp.adam_epsilon, global_clipnorm=hp.gradclip_value,
+                          name="adam")  # named: checkpoints key variables by path
     if mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name="loss_scale_optimizer")
     return optimizer
