@@ -35,8 +35,8 @@ flags.DEFINE_string("output_dir", None, "SavedModel directory to write (for TF S
 flags.DEFINE_integer("seed", None, "Pre-net dropout seed of serving_default and synthesize_wav "
                                    "(default: random_seed of the checkpoint's hparams).")
 flags.DEFINE_enum("precision", None, list(INFERENCE_PRECISIONS),
-                  "Fix the decoder LSTMs' precision in the SavedModel: float32 or bfloat16 (faster, slightly "
-                  "different mels; default: the run's hparam inference_precision).")
+                  "Fix the decoder LSTMs' and post-net's precision in the SavedModel: float32 or bfloat16 "
+                  "(faster, slightly different mels; default: the run's hparam inference_precision).")
 flags.DEFINE_string("attention_window", None, "Fix the synthesis attention window in the SavedModel: \"BACK,AHEAD\" "
                     "(e.g. 1,3) or off (default: the run's hparam attention_window). Not for GMM attention.")
 

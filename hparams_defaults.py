@@ -75,8 +75,8 @@ DEFINITIONS = (
     ("attention_window", [], "Synthesis only, bahdanau / location_sensitive / dca: [back, ahead] attends only "
                              "to encoder steps that close to the previous step's peak (ESPnet's attention "
                              "constraint); [] = off."),
-    ("inference_precision", "float32", "Synthesis only: float32, or bfloat16 for the decoder LSTMs' weights and "
-                                       "products (faster free-running decoding; see README, Speed)."),
+    ("inference_precision", "float32", "Synthesis only: float32, or bfloat16 for the decoder LSTMs' and the "
+                                       "post-net's products (faster synthesis; see README, Speed)."),
     ("gmm_version", "v2b", "GMM attention version: v0, v1, v2, v2b (Battenberg et al. 2019, Table 1)."),
     ("gmm_num_mixtures", 5, "GMM attention: mixture components K."),
     ("gmm_hidden_units", 256, "GMM attention: hidden units of the MLP on the query."),

@@ -56,8 +56,8 @@ flags.DEFINE_string("attention_window", None, "Synthesis with a checkpoint: atte
                     "AHEAD after the previous step's peak, as \"BACK,AHEAD\" (e.g. 1,3), or off (default: the "
                     "hparam attention_window). Not for GMM attention.")
 flags.DEFINE_enum("precision", None, list(INFERENCE_PRECISIONS),
-                  "Synthesis with a checkpoint: float32, or bfloat16 for the decoder LSTMs (faster, slightly "
-                  "different mels; default: the run's hparam inference_precision).")
+                  "Synthesis with a checkpoint: float32, or bfloat16 for the decoder LSTMs and the post-net "
+                  "(faster, slightly different mels; default: the run's hparam inference_precision).")
 flags.DEFINE_bool("no_wav", False, "Skip Griffin-Lim: write mels and alignments only (same as --nowav).")
 
 

@@ -51,7 +51,7 @@ flags.DEFINE_enum("attention_type", "gmm", list(hparams_lib.ATTENTION_TYPES), "A
 flags.DEFINE_string("hparams", "", "Extra hparams overrides applied to both presets.")
 flags.DEFINE_integer("seed", 0, "Seed of the phones and of the pre-net dropout.")
 flags.DEFINE_enum("precision", "float32", list(INFERENCE_PRECISIONS) + ["both"],
-                  "Decoder LSTM precision of the acoustic model (hparam inference_precision); both = each, on the "
+                  "Decoder LSTM and post-net precision (hparam inference_precision); both = each, on the "
                   "same weights, phones and seeds, with the bfloat16 mels' error against the float32 ones.")
 flags.DEFINE_string("checkpoint_dir", None, "Time a trained model (a train.py --log_dir; its hparams, with "
                     "this run's stop_threshold and max_frames_per_phone) instead of the untrained presets.")

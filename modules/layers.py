@@ -206,6 +206,25 @@ class Conv1DBatchNorm(keras.layers.Layer):
             y = y * _time_mask(mask, y.dtype)
         return y
 
+    def folded_call(self, x, mask, dtype):
+        """Inference (training=False) with the batch norm folded into the convolution, computed in `dtype`
+        (the reduced-precision synthesis path; float32 gives `call`'s result within round-off). The post-net's
+        order only (activation after the norm). x: [B, T, D]; mask: bool [B, T] or None. Returns [B, T,
+        filters] of `dtype`."""
+        if self.activation_before_norm:
+            raise ValueError("folded_call folds a norm that follows the convolution (activation_before_norm=False)")
+        norm = self.batch_norm
+        scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+        kernel = tf.cast(self.conv.kernel * scale, dtype)
+        shift = tf.cast(norm.beta - norm.moving_mean * scale, dtype)
+        x = tf.cast(x, dtype)
+        if mask is not None:
+            x = x * _time_mask(mask, dtype)
+        y = self.activation(tf.nn.conv1d(x, kernel, stride=1, padding="SAME") + shift)
+        if mask is not None:
+            y = y * _time_mask(mask, dtype)
+        return y
+
     def get_config(self):
         config = super().get_config()
         config.update(filters=self.filters, kernel_size=self.kernel_size, activation=self.activation_name,
@@ -347,6 +366,18 @@ class PostNet(keras.layers.Layer):
         if mask is not None:
             y = y * _time_mask(mask, y.dtype)
         return y
+
+    def folded_call(self, x, mask, dtype):
+        """Inference with each batch norm folded into its convolution and every product in `dtype` (bfloat16:
+        synthesis' reduced-precision path, where oneDNN runs the convolutions on AMX). x: [B, T, D]; mask: bool
+        [B, T] or None. Returns the residual [B, T, output_dim] in the compute dtype."""
+        y = x
+        for conv in self.convs:
+            y = conv.folded_call(y, mask, dtype)
+        y = tf.matmul(y, tf.cast(self.projection.kernel, dtype)) + tf.cast(self.projection.bias, dtype)
+        if mask is not None:
+            y = y * _time_mask(mask, dtype)
+        return tf.cast(y, self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()

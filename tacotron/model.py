@@ -79,7 +79,11 @@ class Tacotron(keras.Model):
         decoded = self.decoder.infer(memory, input_lengths, seeds=seeds, attention_window=attention_window)
         frames = decoded["frames"]
         mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1])
-        mel = (frames + self.postnet(frames, mask=mask, training=False)) * tf.cast(mask, frames.dtype)[:, :, None]
+        if self.decoder.inference_precision == "float32":
+            residual = self.postnet(frames, mask=mask, training=False)
+        else:  # the reduced-precision path: the post-net's products too (modules/layers.py)
+            residual = self.postnet.folded_call(frames, mask, self.decoder.inference_precision)
+        mel = (frames + residual) * tf.cast(mask, frames.dtype)[:, :, None]
         return {"mel": mel, "mel_lengths": decoded["mel_lengths"],
                 "stop_probabilities": tf.sigmoid(tf.cast(decoded["stop_logits"], tf.float32)),
                 "alignments": decoded["alignments"], "hit_max_steps": decoded["hit_max_steps"]}

@@ -277,6 +277,32 @@ def test_postnet_shape_and_mask(batch):
     assert postnet.convs[0].activation_name == "tanh" and postnet.convs[-1].activation_name is None
 
 
+@pytest.mark.parametrize("dtype, tolerance", [("float32", 1e-5), ("bfloat16", 5e-2)])
+def test_postnet_folded_call_is_inference_with_the_norms_folded(dtype, tolerance):
+    """folded_call (synthesis' reduced-precision path) = call(training=False) with trained-looking batch-norm
+    statistics, padding zero; bfloat16 within its precision and really rounded."""
+    postnet = PostNet(num_layers=3, filters=16, kernel_size=5, output_dim=4, dropout_rate=0.5)
+    x = tf.constant(np.random.default_rng(0).standard_normal([2, 9, 4]).astype(np.float32))
+    mask = tf.sequence_mask([9, 6], 9)
+    postnet(x, mask=mask)
+    rng = np.random.default_rng(1)
+    for conv in postnet.convs:
+        norm = conv.batch_norm
+        for weight, values in ((norm.moving_mean, rng.standard_normal(16) * 0.3),
+                               (norm.moving_variance, rng.random(16) + 0.5),
+                               (norm.gamma, rng.random(16) + 0.5), (norm.beta, rng.standard_normal(16) * 0.2)):
+            weight.assign(values.astype(np.float32))
+    expected = postnet(x, mask=mask, training=False).numpy()
+    folded = postnet.folded_call(x, mask, dtype)
+    assert folded.dtype == tf.float32
+    np.testing.assert_allclose(folded.numpy(), expected, atol=tolerance * np.abs(expected).max())
+    np.testing.assert_array_equal(folded.numpy()[1, 6:], 0.0)
+    if dtype == "bfloat16":
+        assert not np.allclose(folded.numpy(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="activation_before_norm"):
+        Conv1DBatchNorm(4, 3, "relu", 0.0, activation_before_norm=True).folded_call(x, None, dtype)
+
+
 def test_gradient_step_through_cbhg_and_postnet():
     cbhg = _small_cbhg()
     postnet = PostNet(num_layers=2, filters=6, kernel_size=3, output_dim=10, dropout_rate=0.1)
