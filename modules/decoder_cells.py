@@ -111,8 +111,14 @@ class BasicTacoDecoderCell(keras.layers.Layer):
                            lambda: tf.one_hot(tf.zeros_like(state.attention[:, 0], tf.int32), max_time))
         return attention_window(previous, window[0], window[1])
 
+    def project(self, projection_input):
+        """The frame and stop projections: projection_input [..., D_rnn + D_mem] ([RNN output, context]) ->
+        (frames [..., r * n_mels], stop_logits [..., r]). Applied per step, or (teacher forcing) once after the
+        loop to every step's input stacked."""
+        return self.frame_projection(projection_input), self.stop_projection(projection_input)
+
     def call(self, prenet_output, state, memory, processed_memory, memory_lengths, training=False, window=None,
-             fused_kernels=None, ghosts=None):
+             fused_kernels=None, ghosts=None, project=True):
         """One decoder step.
 
         Args:
@@ -128,6 +134,9 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             ghosts: optional zeros (teacher forcing, modules/teacher_forcing.py): dict(lstm=[one [B, 4 units]
                 per decoder LSTM, [4 units, B] with unit-major states], context=[B, D_mem] float32, added to
                 the attention context).
+            project: False leaves the projections to the caller (`project`): the first tuple then starts with
+                the projection input [B, D_rnn + D_mem] alone. Nothing in the step depends on the frames when
+                teacher forcing, so its loop projects all steps at once afterwards.
         Returns:
             ((frames [B, r * n_mels], stop_logits [B, r]), next_state); with ghosts the first tuple also
             holds the LSTMs' stacked inputs (a list, StackedZoneoutLSTM.call).
@@ -147,13 +156,12 @@ class BasicTacoDecoderCell(keras.layers.Layer):
         context = tf.cast(context, rnn_output.dtype)
         # 3. Frames and stop logits are projected from [RNN output, context].
         projection_input = tf.concat([rnn_output, context], axis=-1)
-        frames = self.frame_projection(projection_input)
-        stop_logits = self.stop_projection(projection_input)
+        projected = self.project(projection_input) if project else (projection_input,)
         # 4. Alignment history for plots and scoring (always float32).
         history = state.alignment_history.write(state.time, tf.cast(alignments, tf.float32))
         next_state = self._make_state(rnn_cell_state=next_rnn_state, attention=context, time=state.time + 1,
                                       attention_state=next_attention_state, alignment_history=history)
-        return (frames, stop_logits, *layer_inputs), next_state
+        return (*projected, *layer_inputs), next_state
 
     def get_config(self):
         config = super().get_config()

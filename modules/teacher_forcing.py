@@ -18,11 +18,15 @@ the context, and after the loop
 
     d memory = sum_t alignments_t^T d context_t   (one batched product over [T_dec, B, T_in] x [T_dec, B, D]).
 
+The frame and stop projections, which nothing in a teacher-forced step depends on, run once after the loop
+on every step's [RNN output, context] stacked: one product per batch instead of one per step, and their weight
+gradients are then single products too, with nothing added up from step to step inside the loop.
+
 The arithmetic of every step and its outputs are those of the plain loop; gradients agree up to float32
 round-off (the summation order differs).
 
 The loop runs inside a tf.custom_gradient whose backward pass asks for the gradients of everything else
-(memory through the attention keys, pre-net outputs, attention and projection weights) and adds the products
+(memory through the attention keys, pre-net outputs, attention weights, LSTM biases) and adds the products
 above. In a graph (tf.function, training) it asks tf.gradients, symbolically: an inner GradientTape there
 would make two tapes watch the loop (it and the training step's), and TensorFlow then wraps the while loop
 for higher-order gradients, whose backward pass also differentiates the loop's own accumulators of forward
@@ -83,7 +87,7 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
             variable_grads = iter(grads[2 + len(ghosts):])
             kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype, unit_major)
                             for stacked, ghost_grad, kernel in zip(layer_inputs, lstm_ghost_grads, kernels)]
-            alignments = outputs[2]
+            alignments = outputs[1]
             memory_grad = grads[0] + tf.cast(
                 tf.einsum("tbi,tbd->bid", alignments, tf.cast(context_ghost_grad, tf.float32)), memory.dtype)
             return ([memory_grad, grads[1]] + kernel_grads,
@@ -91,7 +95,9 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
 
         return outputs, gradient
 
-    return decode(memory, inputs, *kernels)
+    projection_inputs, alignments = decode(memory, inputs, *kernels)
+    frames, stop_logits = cell.project(projection_inputs)
+    return frames, stop_logits, alignments
 
 
 def _outer_product_sum(left, right, dtype, unit_major):
@@ -107,8 +113,8 @@ def _outer_product_sum(left, right, dtype, unit_major):
 
 def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, training):
     """The while loop; kernels: one (fused kernel, its transpose) pair per LSTM layer; ghosts: dict(lstm=[one
-    [T_dec, B, 4 units] per layer], context=[T_dec, B, D_mem]) zeros. Returns ((frames, stop_logits,
-    alignments), stacked LSTM inputs per layer), all stacked time-major."""
+    [T_dec, B, 4 units] per layer], context=[T_dec, B, D_mem]) zeros. Returns ((projection inputs [T_dec, B,
+    D_rnn + D_mem], alignments [T_dec, B, T_in]), stacked LSTM inputs per layer), all stacked time-major."""
     num_steps = tf.shape(inputs)[0]
     processed, state = initial(memory)
     state = cell.loop_state(state, [kernel for kernel, _ in kernels])
@@ -121,19 +127,20 @@ def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, traini
     input_array = tf.TensorArray(inputs.dtype, size=num_steps).unstack(inputs)
     lstm_ghost_arrays = [tf.TensorArray(ghost.dtype, size=num_steps).unstack(ghost) for ghost in ghosts["lstm"]]
     context_ghost_array = tf.TensorArray(tf.float32, size=num_steps).unstack(ghosts["context"])
-    arrays = (tf.TensorArray(dtype, size=num_steps), tf.TensorArray(dtype, size=num_steps),
-              [tf.TensorArray(kernel.dtype, size=num_steps) for kernel, _ in kernels])
+    arrays = (tf.TensorArray(dtype, size=num_steps), [tf.TensorArray(kernel.dtype, size=num_steps)
+                                                      for kernel, _ in kernels])
 
-    def body(step, state, frames_ta, stops_ta, stacked_tas):
+    def body(step, state, projection_ta, stacked_tas):
         step_ghosts = dict(lstm=[array.read(step) for array in lstm_ghost_arrays],
                            context=context_ghost_array.read(step))
-        (frames, stop_logits, stacked), state = cell.call(
+        (projection_input, stacked), state = cell.call(
             input_array.read(step), state=state, memory=loop_memory, processed_memory=processed,
-            memory_lengths=memory_lengths, training=training, fused_kernels=kernels, ghosts=step_ghosts)
+            memory_lengths=memory_lengths, training=training, fused_kernels=kernels, ghosts=step_ghosts,
+            project=False)
         stacked_tas = [array.write(step, value) for array, value in zip(stacked_tas, stacked)]
-        return step + 1, state, frames_ta.write(step, frames), stops_ta.write(step, stop_logits), stacked_tas
+        return step + 1, state, projection_ta.write(step, projection_input), stacked_tas
 
-    _, state, frames_ta, stops_ta, stacked_tas = tf.while_loop(
+    _, state, projection_ta, stacked_tas = tf.while_loop(
         lambda step, *_: step < num_steps, body, (tf.constant(0), state) + arrays, maximum_iterations=num_steps)
-    outputs = (frames_ta.stack(), stops_ta.stack(), state.alignment_history.stack())
+    outputs = (projection_ta.stack(), state.alignment_history.stack())
     return outputs, [array.stack() for array in stacked_tas]
