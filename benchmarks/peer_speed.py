@@ -39,6 +39,7 @@ Coqui imports torchaudio and torchcodec at start-up but its Tacotron 2 path neve
 missing, peer_coqui.py finds stand-ins in benchmarks/peer_stubs (for the peer only). Without torch or
 coqui-tts this script prints how to install them (requirements-bench.txt) and exits with code 2.
 """
+import importlib.util
 import json
 import math
 import os
@@ -80,8 +81,17 @@ INSTALL_HINT = ("peer_speed.py: the peer needs PyTorch and Coqui TTS (missing: {
                 "--extra-index-url https://download.pytorch.org/whl/cpu")
 
 
+TRITON_HINT = ("peer_speed.py: triton is installed but no GPU is visible; Coqui's optimizer imports it, and here that "
+               "import crashes the process (it comes with a CUDA build of torch, e.g. from requirements-bench.txt "
+               "without the CPU index). Remove it: .venv/bin/pip uninstall triton")
+
+
 def load_peer():
-    """benchmarks/peer_coqui.py (imports torch and Coqui TTS), or exit 2 with the one-line install hint."""
+    """benchmarks/peer_coqui.py (imports torch and Coqui TTS), or exit 2 with a one-line hint: the install hint,
+    or the triton hint when triton is installed without a GPU."""
+    if importlib.util.find_spec("triton") is not None and not tf.config.list_physical_devices("GPU"):
+        print(TRITON_HINT, file=sys.stderr)
+        sys.exit(2)
     try:
         from benchmarks import peer_coqui  # pylint: disable=import-outside-toplevel  (optional dependency)
     except ImportError as error:

@@ -11,7 +11,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUMBER = r"\d+(?:\.\d+)?"
 MEAN = rf"{NUMBER}(?: ± {NUMBER})?"              # one seed: "0.50"; several: "0.50 ± 0.10"
-STEPS = rf">?\d+(?: / >?\d+)*"                   # steps to align per seed, ">N" = never
+STEPS = r">?\d+(?: / >?\d+)*"                   # steps to align per seed, ">N" = never
 PNGS = ("alignments_free_running.png", "alignments_teacher_forced.png", "scores_vs_length.png",
         "accuracy_vs_step.png")
 

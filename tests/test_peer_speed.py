@@ -30,6 +30,14 @@ def positive(text):
     return value
 
 
+def test_triton_without_a_gpu_is_refused_with_a_hint_before_it_can_crash(tmp_path):
+    (tmp_path / "triton").mkdir()
+    (tmp_path / "triton" / "__init__.py").write_text("raise SystemExit('stand-in triton imported')\n")
+    result = run_script(*TINY_SHAPES, pythonpath=str(tmp_path))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "pip uninstall triton" in result.stderr and "stand-in triton imported" not in result.stderr
+
+
 def test_without_torch_prints_the_install_hint_and_exits_2(tmp_path):
     stand_in = tmp_path / "torch"
     stand_in.mkdir()
