@@ -206,24 +206,25 @@ class Conv1DBatchNorm(keras.layers.Layer):
             y = y * _time_mask(mask, y.dtype)
         return y
 
-    def folded_call(self, x, mask, dtype):
+    def folded_call(self, x, time_mask, dtype):
         """Inference (training=False) with the batch norm folded into the convolution, computed in `dtype`
         (the reduced-precision synthesis path; float32 gives `call`'s result within round-off). The post-net's
-        order only (activation after the norm). x: [B, T, D]; mask: bool [B, T] or None. Returns [B, T,
-        filters] of `dtype`."""
+        order only (activation after the norm).
+
+        Args:
+            x: [B, T, D] of `dtype`, already zero at padded positions (as every folded layer's output is).
+            time_mask: [B, T, 1] of `dtype` (1 valid, 0 padded), or None.
+        Returns:
+            [B, T, filters] of `dtype`, zero at padded positions.
+        """
         if self.activation_before_norm:
             raise ValueError("folded_call folds a norm that follows the convolution (activation_before_norm=False)")
         norm = self.batch_norm
         scale = norm.gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon)
         kernel = tf.cast(self.conv.kernel * scale, dtype)
         shift = tf.cast(norm.beta - norm.moving_mean * scale, dtype)
-        x = tf.cast(x, dtype)
-        if mask is not None:
-            x = x * _time_mask(mask, dtype)
         y = self.activation(tf.nn.conv1d(x, kernel, stride=1, padding="SAME") + shift)
-        if mask is not None:
-            y = y * _time_mask(mask, dtype)
-        return y
+        return y if time_mask is None else y * time_mask
 
     def get_config(self):
         config = super().get_config()
@@ -371,12 +372,15 @@ class PostNet(keras.layers.Layer):
         """Inference with each batch norm folded into its convolution and every product in `dtype` (bfloat16:
         synthesis' reduced-precision path, where oneDNN runs the convolutions on AMX). x: [B, T, D]; mask: bool
         [B, T] or None. Returns the residual [B, T, output_dim] in the compute dtype."""
-        y = x
+        time_mask = None if mask is None else _time_mask(mask, dtype)  # made once, applied after each layer
+        y = tf.cast(x, dtype)
+        if time_mask is not None:
+            y = y * time_mask
         for conv in self.convs:
-            y = conv.folded_call(y, mask, dtype)
+            y = conv.folded_call(y, time_mask, dtype)
         y = tf.matmul(y, tf.cast(self.projection.kernel, dtype)) + tf.cast(self.projection.bias, dtype)
-        if mask is not None:
-            y = y * _time_mask(mask, dtype)
+        if time_mask is not None:
+            y = y * time_mask
         return tf.cast(y, self.compute_dtype)
 
     def get_config(self):
