@@ -72,6 +72,8 @@ flags.DEFINE_string("doc", None, "Markdown report; PNGs go to the folder without
 flags.DEFINE_list("mechanisms", DEFAULT_MECHANISMS, f"Mechanisms to compare: {', '.join(MECHANISMS)}.")
 flags.DEFINE_string("hparams", "", "Overrides applied to every run after the small preset, e.g. "
                     "\"outputs_per_step=2,start_lr=1e-3\" (for experiments; the report lists them).")
+flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_bfloat16"], "Keras precision policy of every run's "
+                  "training and synthesis (train.py's flag); the report lists it.")
 flags.DEFINE_integer("seeds", 2, "Training runs per mechanism (random_seed 1, 2, ...).")
 flags.DEFINE_integer("steps", 2500, "Training steps per run.")
 flags.DEFINE_integer("eval_every", 100, "Teacher-forced valid accuracy every N steps (steps to align).")
@@ -232,7 +234,9 @@ def train_and_score(mechanism, seed, hp, train_dir, sets, progress):
     """
     hp = hp.replace(random_seed=seed, **MECHANISMS[mechanism])
     keras.utils.set_random_seed(seed)
-    trainer = build_trainer(hp)
+    # Per run: the keras.backend.clear_session() that ends a run also resets the global policy.
+    keras.mixed_precision.set_global_policy("float32" if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision)
+    trainer = build_trainer(hp, FLAGS.mixed_precision)
     model, train_step = trainer.model, trainer.train_step
     forced, free = alignment_functions(model, hp)
     r, steps, history, diverged_at = hp.outputs_per_step, setting("steps"), [], None
@@ -289,6 +293,8 @@ def main(argv):
     settings = {name: setting(name) for name in ("steps", "eval_every", "num_utterances", "valid_size",
                                                   "long_utterances", "min_tokens", "max_tokens")}
     settings.update(hparams=FLAGS.hparams, window=WINDOW)
+    if FLAGS.mixed_precision != "none":  # a setting only when on, so that earlier float32 runs are still reused
+        settings.update(mixed_precision=FLAGS.mixed_precision)
     done = {run: load_run(FLAGS.out_dir, *run, settings) for run in runs}
     progress = Progress(sum(done[run] is None for run in runs) * setting("steps"), "benchmark", "step",
                         stream=sys.stdout)

@@ -9,7 +9,7 @@ when the real packages are not installed, and only in a process that runs the pe
 Run as a script, it is the peer's memory probe of `peer_speed.py --only memory` (a process of its own, without
 TensorFlow):
 
-    .venv/bin/python benchmarks/peer_coqui.py --batch_file batch.npz --threads 2 --steps 5
+    .venv/bin/python benchmarks/peer_coqui.py --batch_file batch.npz --threads 2 --steps 5 [--precision bfloat16]
 
 It builds the model, runs `--steps` training steps on the batch that peer_speed.py saved and prints one JSON
 line: the peak resident memory (VmHWM of /proc/self/status) before the first step and at the end.
@@ -44,6 +44,7 @@ NEVER_STOP = 1.0  # a stop threshold no sigmoid exceeds: the stop token cannot e
 EXTRA_LOSS_TERMS = ("decoder_diff_spec_alpha", "postnet_diff_spec_alpha", "decoder_ssim_alpha",
                     "postnet_ssim_alpha", "ga_alpha")
 LOSSES = ("plain", "coqui")
+PRECISIONS = ("float32", "bfloat16")  # of a training step (train_step)
 
 Peer = collections.namedtuple("Peer", ["model", "criterion", "optimizer", "config"])
 
@@ -120,14 +121,19 @@ def peer_batch(phones, input_lengths, mel, mel_lengths, stop_targets, outputs_pe
             "speaker_ids": None, "d_vectors": None}
 
 
-def train_step(peer, batch):
+def train_step(peer, batch, precision="float32"):
     """One training step as Coqui's trainer does it: forward, loss, backward, grad-norm clipping, Adam.
 
+    precision: "float32", or "bfloat16" for the forward pass and loss under torch.autocast (CPU, bfloat16), as
+        Coqui's trainer does with mixed precision (parameters and their gradients stay float32).
     Returns the loss as a float (which waits for the step to finish).
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     peer.model.train()
     peer.optimizer.zero_grad(set_to_none=True)
-    _, losses = peer.model.train_step(batch, peer.criterion)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        _, losses = peer.model.train_step(batch, peer.criterion)
     losses["loss"].backward()
     torch.nn.utils.clip_grad_norm_(peer.model.parameters(), peer.config.grad_clip)
     peer.optimizer.step()
@@ -156,6 +162,7 @@ def main():
     parser.add_argument("--threads", type=int, required=True, help="PyTorch intra-op and inter-op threads")
     parser.add_argument("--steps", type=int, required=True, help="training steps to run")
     parser.add_argument("--loss", choices=LOSSES, default="plain", help="the peer's loss terms (build_peer)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32", help="of the steps (train_step)")
     args = parser.parse_args()
     set_threads(args.threads)
     saved = np.load(args.batch_file)
@@ -166,7 +173,7 @@ def main():
                        saved["stop_targets"], outputs_per_step)
     before = peak_rss_mb()
     for _ in range(args.steps):
-        train_step(peer, batch)
+        train_step(peer, batch, args.precision)
     print(json.dumps({"before_steps_mb": before, "peak_mb": peak_rss_mb()}))
 
 

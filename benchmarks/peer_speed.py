@@ -16,7 +16,9 @@ are untrained (seeded): speed does not depend on the weights. Printed first: ver
   the peer: Coqui's model.train_step + backward + clip_grad_norm_ + step, as Coqui's trainer does), on the
   seeded synthetic batch of benchmarks/train_speed.py (every utterance --input_length phones, --output_frames
   frames). --warmup untimed steps each, then per round --steps timed steps each; a round's figure is frames/s
-  = batch_size x output_frames / the median seconds of its steps.
+  = batch_size x output_frames / the median seconds of its steps. --train_precision bfloat16 compares mixed
+  precision: ours under Keras' mixed_bfloat16 policy (the GMM parameters, alignments, context and losses stay
+  float32), the peer's forward pass and loss under torch.autocast("cpu", torch.bfloat16); float32 variables.
 - synth: batch 1, the batch's first utterance, free-running to a fixed length (--output_frames rounded up to a
   whole number of frames per phone): ours `model.infer` in a tf.function with the step limit at that length
   and stop threshold 0.999999 (as synth_speed.py: an untrained stop token must not end decoding); the peer's
@@ -71,10 +73,15 @@ flags.DEFINE_bool("memory_child", False, "Internal: be our memory probe (see --o
 flags.DEFINE_enum("peer_loss", "plain", ["plain", "coqui"],
                   "The peer's loss: plain = decoder and post-net spectrogram losses + stop BCE (as ours); coqui = "
                   "also Coqui's default differential-spectrogram, SSIM and guided-attention terms.")
+flags.DEFINE_enum("train_precision", "float32", ["float32", "bfloat16"],
+                  "Precision of training (and of the memory probes): bfloat16 trains ours under Keras' mixed_bfloat16 "
+                  "policy and the peer under torch.autocast(\"cpu\", torch.bfloat16); variables stay float32 on both "
+                  "sides. Synthesis is float32 either way.")
 flags.adopt_module_key_flags(train_speed)
 UNUSED_FLAGS = ("preset", "attention_type", "jit_compile", "mixed_precision")  # train_speed.py's, fixed here
 CHILD_FLAGS = ("batch_size", "input_length", "output_frames", "outputs_per_step", "warmup", "steps", "threads",
-               "hparams", "seed")
+               "hparams", "seed", "train_precision")
+KERAS_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # --train_precision -> ours
 STOP_THRESHOLD = 0.999999  # ours (must be < 1): an untrained stop token stays below it (synth_speed.py)
 INSTALL_HINT = ("peer_speed.py: the peer needs PyTorch and Coqui TTS (missing: {missing}); install them with: "
                 ".venv/bin/pip install -r requirements-bench.txt "
@@ -105,6 +112,15 @@ def our_hparams(**changes):
     if FLAGS.hparams:
         overrides += "," + FLAGS.hparams
     return hparams_lib.load_hparams(overrides=overrides, preset="course").replace(**changes)
+
+
+def build_our_trainer(hp):
+    """Our trainer at --train_precision. Sets Keras' global policy to it (the layers take their dtypes from it
+    when built); the caller restores "float32" when done."""
+    policy = KERAS_POLICIES[FLAGS.train_precision]
+    keras.mixed_precision.set_global_policy(policy)
+    keras.utils.set_random_seed(hp.random_seed)
+    return build_trainer(hp, "none" if policy == "float32" else policy)
 
 
 def numpy_batch(batch):
@@ -149,17 +165,16 @@ def compare_training(peer_coqui, batch):
             float32, mel_lengths [B], stop_targets [B, T_out] float32, utt_id [B] string.
     """
     hp = our_hparams()
-    keras.utils.set_random_seed(hp.random_seed)
-    trainer = build_trainer(hp)
+    trainer = build_our_trainer(hp)
     peer = peer_coqui.build_peer(NUM_IDS, FLAGS.outputs_per_step, hp.acoustic_dim, FLAGS.seed,
                                  FLAGS.peer_loss)
     arrays = numpy_batch(batch)
     peer_input = peer_coqui.peer_batch(arrays["phones"], arrays["input_lengths"], arrays["mel"],
                                        arrays["mel_lengths"], arrays["stop_targets"], FLAGS.outputs_per_step)
     steps = {"ours": lambda: float(trainer.train_step(batch)["loss"]),  # float() waits for the step
-             "peer": lambda: peer_coqui.train_step(peer, peer_input)}
-    print(f"train: ours = course preset{' + --hparams' if FLAGS.hparams else ''} "
-          f"({trainer.model.count_params() / 1e6:.2f} M parameters); "
+             "peer": lambda: peer_coqui.train_step(peer, peer_input, FLAGS.train_precision)}
+    print(f"train ({FLAGS.train_precision}): ours = course preset{' + --hparams' if FLAGS.hparams else ''} "
+          f"({trainer.model.count_params() / 1e6:.2f} M parameters, Keras policy {trainer.model.dtype_policy.name}); "
           f"peer = {peer_coqui.describe(peer)}")
     for name, step in steps.items():
         first, _ = timed(step)
@@ -174,8 +189,9 @@ def compare_training(peer_coqui, batch):
 
     figures = interleaved("train", {name: (lambda step=step: measure(step)) for name, step in steps.items()},
                           "frames/s")
-    print_ratio(f"training frames/s, median of {FLAGS.rounds} rounds", statistics.median(figures["ours"]),
-                statistics.median(figures["peer"]), higher_is_faster=True)
+    keras.mixed_precision.set_global_policy("float32")  # synthesis builds its model in float32
+    print_ratio(f"training frames/s ({FLAGS.train_precision}), median of {FLAGS.rounds} rounds",
+                statistics.median(figures["ours"]), statistics.median(figures["peer"]), higher_is_faster=True)
 
 
 def compare_synthesis(peer_coqui, batch):
@@ -211,8 +227,7 @@ def compare_synthesis(peer_coqui, batch):
 def memory_child():
     """Our memory probe: build, --warmup + --steps training steps, one JSON line of peak memory."""
     hp = our_hparams()
-    keras.utils.set_random_seed(hp.random_seed)
-    trainer = build_trainer(hp)
+    trainer = build_our_trainer(hp)
     batch = train_speed.synthetic_batch(FLAGS.batch_size, FLAGS.input_length, FLAGS.output_frames,
                                         FLAGS.outputs_per_step, hp.acoustic_dim, FLAGS.seed)
     before = peak_rss_mb()
@@ -240,9 +255,9 @@ def compare_memory(peer_coqui, batch):
                          + [f"--{name}={FLAGS[name].value}" for name in CHILD_FLAGS])
         peer = run_probe([sys.executable, os.path.abspath(peer_coqui.__file__), "--batch_file", batch_file,
                           "--threads", str(FLAGS.threads), "--steps", str(steps),
-                          "--loss", FLAGS.peer_loss])
+                          "--loss", FLAGS.peer_loss, "--precision", FLAGS.train_precision])
     for name, probe in (("ours", ours), ("peer", peer)):
-        print(f"memory {name}: peak {probe['peak_mb']:.0f} MB after {steps} training steps "
+        print(f"memory {name}: peak {probe['peak_mb']:.0f} MB after {steps} {FLAGS.train_precision} training steps "
               f"({probe['before_steps_mb']:.0f} MB before the first; own process, VmHWM)")
     ratio = ours["peak_mb"] / peer["peak_mb"]
     print(f"peak resident memory of training: ours {ours['peak_mb']:.0f} MB, peer {peer['peak_mb']:.0f} MB, "

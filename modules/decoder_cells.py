@@ -20,7 +20,7 @@ class BasicTacoDecoderCellState(
                                ("rnn_cell_state", "attention", "time", "alignments", "alignment_history"))):
     """State of a decoder cell whose attention state is an alignment vector.
 
-    rnn_cell_state: nested [h, c] per LSTM layer, each [B, units] (inside the decoder loops, whose float32 fused
+    rnn_cell_state: nested [h, c] per LSTM layer, each [B, units] (inside the decoder loops, whose fused
         kernels keep them unit-major, [units, B]: see `loop_state`).
     attention: previous context vector [B, D_mem].
     time: scalar int32 decoder step.
@@ -132,7 +132,7 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             fused_kernels: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before the loop
                 (free-running decoding and teacher forcing).
             ghosts: optional zeros (teacher forcing, modules/teacher_forcing.py): dict(lstm=[one [B, 4 units]
-                per decoder LSTM, [4 units, B] with unit-major states], context=[B, D_mem] float32, added to
+                per decoder LSTM, [4 units, B] (unit-major states)], context=[B, D_mem] float32, added to
                 the attention context).
             project: False leaves the projections to the caller (`project`): the first tuple then starts with
                 the projection input [B, D_rnn + D_mem] alone. Nothing in the step depends on the frames when

@@ -3,29 +3,24 @@
 Shapes: B = batch, D = input width.
 
 Layouts: the public step takes and returns batch-major tensors ([B, features]). The decoder loops, which give
-the step float32 fused kernels (`fused_kernel`), keep the LSTM states unit-major instead ([units, B], the
-transpose): the product is then w_t @ x^T with no transpose per step and the gates split along the first axis
-(modules/fast_matmul.py). `is_unit_major(fused_kernels)` says which layout a step with those kernels uses, and
-`StackedZoneoutLSTM.loop_states` puts batch-major states into it once, before a loop.
+the step fused kernels (`fused_kernel`, float32 or bfloat16), keep the LSTM states unit-major instead
+([units, B], the transpose): the product is then w_t @ x^T with no transpose per step and the gates split along
+the first axis (modules/fast_matmul.py). `is_unit_major(fused_kernels)` says which layout a step with those
+kernels uses, and `StackedZoneoutLSTM.loop_states` puts batch-major states into it once, before a loop.
 """
 import keras
 import tensorflow as tf
 
 from modules.attention_names import INFERENCE_PRECISIONS
 from modules.fast_matmul import matmul
-from modules.fast_matmul import transposed_kernel_matmul
-from modules.fast_matmul import transposed_kernel_matmul_input_gradient_only
 from modules.fast_matmul import unit_major_matmul_input_gradient_only
 
 
 def is_unit_major(fused_kernels):
     """True when a step with these fused kernels (one per layer, or per-layer (kernel_t, kernel) pairs, or None)
-    keeps its states unit-major, [units, B]: float32 kernels. bfloat16 and float16 products run fastest
-    batch-major here, and the plain step (no fused kernels) is batch-major."""
-    if not fused_kernels:
-        return False
-    first = fused_kernels[0]
-    return (first[0] if isinstance(first, (tuple, list)) else first).dtype == tf.float32
+    keeps its states unit-major, [units, B]: whenever there are fused kernels, of any dtype (the plain step,
+    without them, is batch-major)."""
+    return bool(fused_kernels)
 
 
 class ZoneoutLSTMCell(keras.layers.Layer):
@@ -94,17 +89,16 @@ class ZoneoutLSTMCell(keras.layers.Layer):
     def _lstm_step(self, inputs, h_prev, c_prev, fused_kernel=None, ghost=None):
         """keras.layers.LSTMCell's step on its weights -> (h, c, stacked).
 
-        Batch-major (fused_kernel None or not float32): inputs [B, D], h_prev, c_prev [B, units] -> h, c
-        [B, units]. Unit-major (float32 fused kernel, is_unit_major): inputs [D, B], h_prev, c_prev [units, B]
-        -> h, c [units, B].
+        Batch-major (no fused_kernel): inputs [B, D], h_prev, c_prev [B, units] -> h, c [B, units].
+        Unit-major (a fused kernel, is_unit_major): inputs [D, B], h_prev, c_prev [units, B] -> h, c [units, B].
 
-        fused_kernel: a fused_kernel(precision) tensor [4 units, D + units] (its dtype sets the product's and
-            the layout), or None (the kernels are read here). With a ghost: the pair (fused kernel, its
-            transpose [D + units, 4 units]), the layout the backward product reads fastest.
-        ghost: None, or zeros [B, 4 units] ([4 units, B] unit-major) added to the gate pre-activations
-            (teacher forcing, modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost gets
-            the pre-activations' gradient, and stacked = [inputs, h_prev] ([B, D + units], or [D + units, B]
-            unit-major) is returned to form the kernel's gradient after the loop. stacked is None otherwise.
+        fused_kernel: a fused_kernel(precision) tensor [4 units, D + units] (its dtype sets the product's), or
+            None (the kernels are read here). With a ghost: the pair (fused kernel, its transpose
+            [D + units, 4 units]), the layout the backward product reads fastest.
+        ghost: None, or zeros [4 units, B] added to the gate pre-activations (teacher forcing,
+            modules/teacher_forcing.py): the kernel then gets no gradient here, the ghost gets the
+            pre-activations' gradient, and stacked = [inputs, h_prev] ([D + units, B]) is returned to form the
+            kernel's gradient after the loop. stacked is None otherwise.
         """
         dtype = self.compute_dtype
         stacked = None
@@ -115,28 +109,24 @@ class ZoneoutLSTMCell(keras.layers.Layer):
                  + tf.cast(self.cell.bias, dtype))
         else:
             kernel_t, kernel = fused_kernel if ghost is not None else (fused_kernel, None)
-            axis = 0 if is_unit_major([kernel_t]) else -1
-            bias = tf.cast(self.cell.bias, dtype)
+            axis = 0
             stacked = tf.concat([tf.cast(inputs, kernel_t.dtype), tf.cast(h_prev, kernel_t.dtype)], axis)
             if ghost is None:
-                product = tf.matmul(kernel_t, stacked) if axis == 0 else transposed_kernel_matmul(stacked, kernel_t)
+                product = tf.matmul(kernel_t, stacked)
                 stacked = None
-            elif axis == 0:
-                product = unit_major_matmul_input_gradient_only(stacked, kernel_t, kernel)
             else:
-                product = transposed_kernel_matmul_input_gradient_only(stacked, kernel_t, kernel)
-            if ghost is not None:
+                product = unit_major_matmul_input_gradient_only(stacked, kernel_t, kernel)
                 product = product + tf.cast(ghost, kernel_t.dtype)
-            z = tf.cast(product, dtype) + (bias[:, tf.newaxis] if axis == 0 else bias)
+            z = tf.cast(product, dtype) + tf.cast(self.cell.bias, dtype)[:, tf.newaxis]
         gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=axis)
         c = tf.sigmoid(gate_forget) * tf.cast(c_prev, dtype) + tf.sigmoid(gate_in) * tf.tanh(candidate)
         return tf.sigmoid(gate_out) * tf.tanh(c), c, stacked
 
     def call(self, inputs, states, training=False, fused_kernel=None, ghost=None):
-        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, ghost: see _lstm_step (with float32
-        fused kernels every tensor here is unit-major: inputs [D, B], states and output [units, B]).
+        """inputs: [B, D]; states: [h, c], each [B, units]; fused_kernel, ghost: see _lstm_step (with a fused
+        kernel every tensor here is unit-major: inputs [D, B], states and output [units, B]).
         Returns (output [B, units] = the LSTM's new h before zoneout, [h, c] after zoneout), and with a
-        ghost also the stacked input [B, D + units] as a third element."""
+        ghost also the stacked input [D + units, B] as a third element."""
         h_prev, c_prev = states[0], states[1]
         output, c_new, stacked = self._lstm_step(inputs, h_prev, c_prev, fused_kernel, ghost)
         h_new = output
@@ -203,11 +193,11 @@ class StackedZoneoutLSTM(keras.layers.Layer):
 
     def call(self, inputs, states, training=False, fused_kernels=None, ghosts=None):
         """inputs: [B, D]; states: [[h_l, c_l] per layer] in the layout of `fused_kernels` (loop_states: each
-        [units[l], B] for float32 kernels, else [B, units[l]]); fused_kernels: None or
-        fused_kernels(precision); ghosts: None or one zeros tensor per layer, [4 units[l], B] or [B, 4 units[l]]
-        in the same layout (ZoneoutLSTMCell._lstm_step).
+        [units[l], B] with fused kernels, else [B, units[l]]); fused_kernels: None or fused_kernels(precision);
+        ghosts (with fused kernels only): None or one zeros tensor per layer, [4 units[l], B]
+        (ZoneoutLSTMCell._lstm_step).
         Returns (top output [B, units[-1]] (always batch-major), new states), and with ghosts also the list of
-        each layer's stacked input ([D_l + units[l], B] or [B, D_l + units[l]]) as a third element."""
+        each layer's stacked input ([D_l + units[l], B]) as a third element."""
         if len(states) != len(self.cells):
             raise ValueError(f"expected {len(self.cells)} layer states, got {len(states)}")
         unit_major = is_unit_major(fused_kernels)

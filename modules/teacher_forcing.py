@@ -3,16 +3,13 @@
 Inside a tf.while_loop, the gradient of a weight used at every step is the sum of one outer product per step:
 TensorFlow forms each step's [D + units, 4 units] matrix and adds it to an accumulator, 200 times per batch
 at r = 2, which costs more memory traffic than the whole forward pass (benchmarks/README.md, "Profile").
-Here each LSTM's gate pre-activations get a zero "ghost" tensor added, read from a [T_dec, B, 4 units]
-TensorArray: the gradient of the ghost is the pre-activations' gradient at every step, and the kernel's
-gradient is one product after the loop; for the kernel stored transposed (as the loop uses it,
-modules/fast_matmul.py),
+Here each LSTM's gate pre-activations get a zero "ghost" tensor added, read from a TensorArray: the gradient
+of the ghost is the pre-activations' gradient at every step, and the kernel's gradient is one product after
+the loop. The loop keeps the LSTM states unit-major (modules/rnn_cells.py): the ghosts are [T_dec, 4 units, B],
+stacked_t = [LSTM input, previous h] is [D + units, B] and written out by the loop, and for the kernel stored
+transposed (as the loop uses it, modules/fast_matmul.py)
 
-    d kernel^T = sum_t d z_t^T stacked_t = reshape(d ghost)^T @ reshape(stacked),
-
-where stacked_t = [LSTM input, previous h] is written out by the loop. A float32 loop keeps the LSTM states
-unit-major (modules/rnn_cells.py): its ghosts are [T_dec, 4 units, B], stacked_t is [D + units, B], and the
-same sum reads d kernel^T = sum_t d z_t stacked_t^T (one einsum). The encoder memory, used at every
+    d kernel^T = sum_t d z_t stacked_t^T   (one einsum). The encoder memory, used at every
 step by the attention context (context_t = alignments_t @ memory), is handled the same way: a ghost added to
 the context, and after the loop
 
@@ -38,7 +35,6 @@ import contextlib
 
 import tensorflow as tf
 
-from modules.rnn_cells import is_unit_major
 
 
 def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs, training):
@@ -58,9 +54,7 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
     @tf.custom_gradient
     def decode(memory, inputs, *kernels):
         num_steps, batch_size = tf.shape(inputs)[0], tf.shape(inputs)[1]
-        unit_major = is_unit_major(kernels)
-        lstm_ghosts = [tf.zeros([num_steps, 4 * units, batch_size] if unit_major else
-                                [num_steps, batch_size, 4 * units], kernel.dtype)
+        lstm_ghosts = [tf.zeros([num_steps, 4 * units, batch_size], kernel.dtype)
                        for units, kernel in zip(cell.rnn.units, kernels)]
         context_ghost = tf.zeros([num_steps, batch_size, memory.shape[-1]], tf.float32)
         ghosts = lstm_ghosts + [context_ghost]
@@ -85,7 +79,7 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
                 grads = tf.gradients(list(outputs), sources, grad_ys=upstream, unconnected_gradients=zero)
             *lstm_ghost_grads, context_ghost_grad = grads[2:2 + len(ghosts)]
             variable_grads = iter(grads[2 + len(ghosts):])
-            kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype, unit_major)
+            kernel_grads = [_outer_product_sum(ghost_grad, stacked, kernel.dtype)
                             for stacked, ghost_grad, kernel in zip(layer_inputs, lstm_ghost_grads, kernels)]
             alignments = outputs[1]
             memory_grad = grads[0] + tf.cast(
@@ -100,20 +94,15 @@ def teacher_forced_decode(cell, kernels, initial, memory, memory_lengths, inputs
     return frames, stop_logits, alignments
 
 
-def _outer_product_sum(left, right, dtype, unit_major):
-    """sum over t and b of left[t, b]^T right[t, b], in float32: [T, B, G] x [T, B, D] -> [G, D]; unit-major
-    ([T, G, B] x [T, D, B]) the same sum of left[t] right[t]^T."""
+def _outer_product_sum(left, right, dtype):
+    """sum over t of left[t] right[t]^T, in float32: [T, G, B] x [T, D, B] -> [G, D], cast to `dtype`."""
     left, right = tf.cast(left, tf.float32), tf.cast(right, tf.float32)
-    if unit_major:
-        return tf.cast(tf.einsum("tgb,tdb->gd", left, right), dtype)
-    left = tf.reshape(left, [-1, tf.shape(left)[-1]])
-    right = tf.reshape(right, [-1, tf.shape(right)[-1]])
-    return tf.cast(tf.matmul(left, right, transpose_a=True), dtype)
+    return tf.cast(tf.einsum("tgb,tdb->gd", left, right), dtype)
 
 
 def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, training):
     """The while loop; kernels: one (fused kernel, its transpose) pair per LSTM layer; ghosts: dict(lstm=[one
-    [T_dec, B, 4 units] per layer], context=[T_dec, B, D_mem]) zeros. Returns ((projection inputs [T_dec, B,
+    [T_dec, 4 units, B] per layer], context=[T_dec, B, D_mem]) zeros. Returns ((projection inputs [T_dec, B,
     D_rnn + D_mem], alignments [T_dec, B, T_in]), stacked LSTM inputs per layer), all stacked time-major."""
     num_steps = tf.shape(inputs)[0]
     processed, state = initial(memory)

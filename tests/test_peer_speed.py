@@ -73,3 +73,20 @@ def test_tiny_run_prints_every_figure_and_the_ratios(tiny_overrides):
     assert [summary[0].split()[0] for summary in summaries] == ["training", "synthesis", "peak"], output
     for _, ours, peer, ratio in summaries:
         assert math.isclose(positive(ratio), positive(ours) / positive(peer), rel_tol=0.01), (ours, peer, ratio)
+
+
+@pytest.mark.slow  # about a minute: both full-size peers' training steps in bfloat16
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("TTS") is None,
+                    reason="the peer needs torch and coqui-tts (pip install -r requirements-bench.txt)")
+def test_bfloat16_training_is_compared_in_bfloat16_on_both_sides(tiny_overrides):
+    result = run_script(*TINY_SHAPES, "--only", "train", "--train_precision", "bfloat16", "--hparams", tiny_overrides())
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout
+    header = re.search(r"^train \(bfloat16\): ours = course preset.*$", output, re.MULTILINE)
+    assert header and "Keras policy mixed_bfloat16" in header.group(0), output
+    for side in ("ours", "peer"):
+        positive(re.search(rf"^train round 1 {side}: {NUMBER} frames/s", output, re.MULTILINE).group(1))
+    ratio = re.search(rf"^training frames/s \(bfloat16\), median of 1 rounds: ours {NUMBER}, peer {NUMBER}, "
+                      rf"ours / peer {NUMBER}x", output, re.MULTILINE)
+    assert ratio, output
+    assert math.isclose(positive(ratio.group(3)), positive(ratio.group(1)) / positive(ratio.group(2)), rel_tol=0.01)
