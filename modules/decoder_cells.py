@@ -76,14 +76,15 @@ class BasicTacoDecoderCell(keras.layers.Layer):
             batch_size: scalar int (tensor or python).
             max_time: T_in, scalar int.
             memory_dim: D_mem (python int).
-            dtype: compute dtype of the context vector.
+            dtype: compute dtype of the attention state. The LSTM states and the context are float32 (the
+                LSTMs' state math is float32 under every policy, modules/rnn_cells.py).
             num_steps: decoder steps when known in advance (teacher forcing): the alignment history then
                 has a fixed size, which XLA requires; None makes it grow (free running).
         """
         attention_state = self.attention.initial_state(batch_size, max_time, dtype)
         return self._make_state(
-            rnn_cell_state=self.rnn.get_initial_state(batch_size, dtype),
-            attention=tf.zeros([batch_size, memory_dim], dtype=dtype),
+            rnn_cell_state=self.rnn.get_initial_state(batch_size),
+            attention=tf.zeros([batch_size, memory_dim], dtype=tf.float32),
             time=tf.constant(0, tf.int32),
             attention_state=attention_state,
             alignment_history=tf.TensorArray(tf.float32, size=0 if num_steps is None else num_steps,

@@ -37,6 +37,10 @@ class ZoneoutLSTMCell(keras.layers.Layer):
     The weights are those of a keras.layers.LSTMCell (`self.cell`, so checkpoints keep its variable paths);
     the step is its arithmetic (gates i, f, c, o; sigmoid and tanh) written out with modules.fast_matmul,
     whose backward pass is several times faster on CPU.
+
+    Precision: the products run in the compute dtype (or in a fused kernel's dtype); the gates, the states h
+    and c and the output are float32 under every policy, as in cuDNN's LSTMs. Under a mixed policy (bfloat16
+    or float16 products) the cell state is then not rounded to 8 or 11 bits at every step.
     """
 
     def __init__(self, units, zoneout_rate, seed=None, **kwargs):
@@ -62,8 +66,8 @@ class ZoneoutLSTMCell(keras.layers.Layer):
         self.built = True
 
     def get_initial_state(self, batch_size, dtype=None):
-        """Returns [h, c] zeros, each [batch_size, units], of `dtype` (default: the compute dtype)."""
-        dtype = dtype or self.compute_dtype
+        """Returns [h, c] zeros, each [batch_size, units], of `dtype` (default float32, the states' dtype)."""
+        dtype = dtype or tf.float32
         return [tf.zeros([batch_size, self.units], dtype=dtype), tf.zeros([batch_size, self.units], dtype=dtype)]
 
     def _zoneout(self, previous, new, training):
@@ -101,12 +105,13 @@ class ZoneoutLSTMCell(keras.layers.Layer):
             kernel's gradient after the loop. stacked is None otherwise.
         """
         dtype = self.compute_dtype
+        bias = tf.cast(self.cell.bias, tf.float32)
         stacked = None
         axis = -1
         if fused_kernel is None:
-            z = (matmul(tf.cast(inputs, dtype), tf.cast(self.cell.kernel, dtype))
-                 + matmul(tf.cast(h_prev, dtype), tf.cast(self.cell.recurrent_kernel, dtype))
-                 + tf.cast(self.cell.bias, dtype))
+            product = (matmul(tf.cast(inputs, dtype), tf.cast(self.cell.kernel, dtype))
+                       + matmul(tf.cast(h_prev, dtype), tf.cast(self.cell.recurrent_kernel, dtype)))
+            z = tf.cast(product, tf.float32) + bias
         else:
             kernel_t, kernel = fused_kernel if ghost is not None else (fused_kernel, None)
             axis = 0
@@ -117,9 +122,9 @@ class ZoneoutLSTMCell(keras.layers.Layer):
             else:
                 product = unit_major_matmul_input_gradient_only(stacked, kernel_t, kernel)
                 product = product + tf.cast(ghost, kernel_t.dtype)
-            z = tf.cast(product, dtype) + tf.cast(self.cell.bias, dtype)[:, tf.newaxis]
+            z = tf.cast(product, tf.float32) + bias[:, tf.newaxis]
         gate_in, gate_forget, candidate, gate_out = tf.split(z, 4, axis=axis)
-        c = tf.sigmoid(gate_forget) * tf.cast(c_prev, dtype) + tf.sigmoid(gate_in) * tf.tanh(candidate)
+        c = tf.sigmoid(gate_forget) * tf.cast(c_prev, tf.float32) + tf.sigmoid(gate_in) * tf.tanh(candidate)
         return tf.sigmoid(gate_out) * tf.tanh(c), c, stacked
 
     def call(self, inputs, states, training=False, fused_kernel=None, ghost=None):

@@ -110,13 +110,13 @@ def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, traini
     # Inside the loop the memory only forms the attention context (alignments x memory); its gradient
     # through the context is formed after the loop from the context ghost's, so none is accumulated here.
     loop_memory = tf.stop_gradient(memory)
-    dtype = inputs.dtype
     # Per-step tensors are read from TensorArrays, not sliced: the gradient of a slice of a tensor held by the
     # loop is a full-size tensor added up at every step (quadratic in the steps), a TensorArray's is one write.
     input_array = tf.TensorArray(inputs.dtype, size=num_steps).unstack(inputs)
     lstm_ghost_arrays = [tf.TensorArray(ghost.dtype, size=num_steps).unstack(ghost) for ghost in ghosts["lstm"]]
     context_ghost_array = tf.TensorArray(tf.float32, size=num_steps).unstack(ghosts["context"])
-    arrays = (tf.TensorArray(dtype, size=num_steps), [tf.TensorArray(kernel.dtype, size=num_steps)
+    # [RNN output, context] is float32 under every policy (the LSTM states and outputs are, modules/rnn_cells.py).
+    arrays = (tf.TensorArray(tf.float32, size=num_steps), [tf.TensorArray(kernel.dtype, size=num_steps)
                                                       for kernel, _ in kernels])
 
     def body(step, state, projection_ta, stacked_tas):

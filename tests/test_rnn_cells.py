@@ -197,14 +197,14 @@ def test_get_config_round_trip(make, input_dim):
     np.testing.assert_array_equal(got.numpy(), expected.numpy())
 
 
-def test_mixed_precision_states_and_outputs_are_float16():
+def test_mixed_precision_states_and_outputs_stay_float32():
     stack = StackedZoneoutLSTM(units=[6, 5], zoneout_rate=0.5, dtype="mixed_float16")
     states = stack.get_initial_state(2)
-    assert all(s.dtype == tf.float16 for s in tf.nest.flatten(states))
+    assert all(s.dtype == tf.float32 for s in tf.nest.flatten(states))
     output, states = stack(tf.constant(_normal([2, 4])), states, training=True)
-    assert output.dtype == tf.float16
-    assert all(s.dtype == tf.float16 for s in tf.nest.flatten(states))
-    assert stack.cells[1].cell.variable_dtype == "float32"
+    assert output.dtype == tf.float32
+    assert all(s.dtype == tf.float32 for s in tf.nest.flatten(states))
+    assert stack.cells[1].cell.variable_dtype == "float32" and stack.cells[1].compute_dtype == "float16"
 
 
 def test_fast_matmul_gradients_match_plain_matmul():
@@ -289,3 +289,31 @@ def test_fused_kernels_give_the_training_step_within_precision(precision, tolera
     with pytest.raises(ValueError, match="precision"):
         stack.fused_kernels("float16")
 
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_mixed_policy_runs_products_in_bfloat16_and_keeps_the_state_math_float32(fused):
+    """Under mixed_bfloat16 the states, gates and output stay float32: a cell state that bfloat16 cannot hold
+    (1 + 2^-10; bfloat16 steps by 2^-7 there) passes a fully open forget gate unrounded."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        stack = StackedZoneoutLSTM(units=[4], zoneout_rate=0.0)
+        stack.build((None, 3))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    cell = stack.cells[0].cell
+    assert cell.kernel.dtype == "float32" and stack.cells[0].compute_dtype == "bfloat16"
+    cell.kernel.assign(tf.zeros_like(cell.kernel))
+    cell.recurrent_kernel.assign(tf.zeros_like(cell.recurrent_kernel))
+    cell.bias.assign(np.repeat([-30.0, 30.0, 0.0, 30.0], 4).astype(np.float32))  # i shut, f open, g = 0, o open
+    kept = 1.0 + 2.0 ** -10
+    states = [[tf.zeros([2, 4]), tf.fill([2, 4], kept)]]
+    x = tf.constant(_normal([2, 3]))
+    kernels = stack.fused_kernels("float32") if fused else None
+    if fused:
+        assert kernels[0].dtype == tf.bfloat16  # the compute dtype: the product runs in bfloat16
+        states = stack.loop_states(states, kernels)
+    output, ((h, c),) = stack(x, states, fused_kernels=kernels)
+    assert output.dtype == h.dtype == c.dtype == tf.float32
+    np.testing.assert_allclose(c.numpy(), kept, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(output.numpy(), np.tanh(kept), rtol=1e-6)
