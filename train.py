@@ -41,7 +41,8 @@ flags.DEFINE_enum("preset", "course", hparams_lib.PRESETS, "Model size preset: c
 flags.DEFINE_integer("max_steps", None, "Stop at this global step (default: total_training_steps).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
-                  "Keras mixed-precision policy.")
+                  "Keras mixed-precision policy; mixed_bfloat16 trains fastest on CPUs with AMX (README, "
+                  "Training notes).")
 flags.DEFINE_integer("valid_batches", 4, "Validation batches per summary (0 = none).")
 flags.DEFINE_float("explode_loss", 1e4, "A loss above this (or NaN/inf) stops training with an error.")
 flags.DEFINE_float("progress_seconds", 30.0, "Without a terminal: seconds between plain progress lines (a terminal "

@@ -17,8 +17,9 @@ are untrained (seeded): speed does not depend on the weights. Printed first: ver
   seeded synthetic batch of benchmarks/train_speed.py (every utterance --input_length phones, --output_frames
   frames). --warmup untimed steps each, then per round --steps timed steps each; a round's figure is frames/s
   = batch_size x output_frames / the median seconds of its steps. --train_precision bfloat16 compares mixed
-  precision: ours under Keras' mixed_bfloat16 policy (the GMM parameters, alignments, context and losses stay
-  float32), the peer's forward pass and loss under torch.autocast("cpu", torch.bfloat16); float32 variables.
+  precision: ours under Keras' mixed_bfloat16 policy (the LSTM gates and states, the GMM parameters and
+  alignments and the losses stay float32), the peer's forward pass and loss under torch.autocast("cpu",
+  torch.bfloat16); float32 variables.
 - synth: batch 1, the batch's first utterance, free-running to a fixed length (--output_frames rounded up to a
   whole number of frames per phone): ours `model.infer` in a tf.function with the step limit at that length
   and stop threshold 0.999999 (as synth_speed.py: an untrained stop token must not end decoding); the peer's
