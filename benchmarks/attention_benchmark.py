@@ -265,7 +265,7 @@ def train_and_score(mechanism, seed, hp, train_dir, sets, progress):
               "steps_to_align": metrics.steps_to_align(history, ALIGNED, IN_A_ROW), "trained_steps": step,
               "train_seconds": train_seconds,
               "seconds_per_step": train_seconds / max(step, 1), "final_loss": loss, "sets": {},
-              "parameters": model.count_params()}
+              "parameters": model.count_params(), "policy": model.dtype_policy.name}
     result["sets"], pictures = score_sets(forced, free, sets, r, seed)
     if hp.attention_type != "gmm":  # the same weights, synthesising with the attention window
         result["windowed"], _ = score_sets(forced, alignment_functions(model, hp, WINDOW)[1], sets, r, seed)

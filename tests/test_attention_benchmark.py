@@ -72,3 +72,19 @@ def test_quick_run_writes_tables_and_pictures_to_its_scratch_directory(tmp_path)
                             "--report_only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     assert doc.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.slow  # about 1 minute on 2 shared CPU cores (two tiny trainings)
+def test_every_run_trains_under_the_requested_mixed_precision_policy(tmp_path):
+    """The policy is set per run: the keras.backend.clear_session() that ends a run resets the global one, so a
+    policy set once would leave the second seed in float32."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    script = os.path.join(ROOT, "benchmarks", "attention_benchmark.py")
+    result = subprocess.run([sys.executable, script, "--quick", "--mechanisms", "gmm_v2b", "--seeds", "2",
+                             "--mixed_precision", "mixed_bfloat16", "--out_dir", str(tmp_path / "scratch")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((tmp_path / "scratch" / "results.json").read_text(encoding="utf-8"))
+    assert [(run["seed"], run["policy"]) for run in results["runs"]] == [(1, "mixed_bfloat16"), (2, "mixed_bfloat16")]
+    assert "--mixed_precision mixed_bfloat16" in (tmp_path / "scratch" / "attention_benchmark.md").read_text(
+        encoding="utf-8")
