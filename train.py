@@ -28,7 +28,9 @@ from tacotron.cli import fail
 from tacotron.progress import Progress
 from tacotron.synthesis import infer_function
 from tacotron.synthesis import vocoder_function
+from tacotron.trainer import MIXED_PRECISIONS
 from tacotron.trainer import build_trainer
+from tacotron.trainer import set_mixed_precision
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "preprocess.py output (metadata.csv, train.txt, valid.txt, mels/).")
@@ -40,7 +42,7 @@ flags.DEFINE_string("hparams", "", 'Overrides, e.g. "batch_size=16,attention_typ
 flags.DEFINE_enum("preset", "course", hparams_lib.PRESETS, "Model size preset: course or small (CPU).")
 flags.DEFINE_integer("max_steps", None, "Stop at this global step (default: total_training_steps).")
 flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+flags.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISIONS),
                   "Keras mixed-precision policy; mixed_bfloat16 trains fastest on CPUs with AMX (README, "
                   "Training notes).")
 flags.DEFINE_integer("valid_batches", 4, "Validation batches per summary (0 = none).")
@@ -166,8 +168,7 @@ def train(hp, data_dir, log_dir, max_steps, mixed_precision="none", jit_compile=
           explode_loss=1e4, cpu_replicas=0, progress_stream=None, progress_seconds=30.0):
     """The training loop. Returns the final global step."""
     keras.utils.set_random_seed(hp.random_seed)
-    if mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(mixed_precision)
+    set_mixed_precision(mixed_precision)
     strategy = pick_strategy(cpu_replicas)
     trainer = build_trainer(hp, mixed_precision, jit_compile, strategy)
     step, manager = restore_or_start(trainer, hp, log_dir)

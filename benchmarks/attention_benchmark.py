@@ -46,6 +46,7 @@ from tacotron.checkpoints import make_checkpoint  # noqa: E402
 from tacotron.progress import Progress  # noqa: E402
 from tacotron.run_dir import write_run  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
+from tacotron.trainer import set_mixed_precision  # noqa: E402
 from tacotron.inference import utterance_seed  # noqa: E402
 from attention_report import ALIGNED  # noqa: E402  (benchmarks/, the script's own folder)
 from mechanisms import MECHANISMS  # noqa: E402
@@ -234,8 +235,7 @@ def train_and_score(mechanism, seed, hp, train_dir, sets, progress):
     """
     hp = hp.replace(random_seed=seed, **MECHANISMS[mechanism])
     keras.utils.set_random_seed(seed)
-    # Per run: the keras.backend.clear_session() that ends a run also resets the global policy.
-    keras.mixed_precision.set_global_policy("float32" if FLAGS.mixed_precision == "none" else FLAGS.mixed_precision)
+    set_mixed_precision(FLAGS.mixed_precision)  # per run: the clear_session() that ends a run resets it
     trainer = build_trainer(hp, FLAGS.mixed_precision)
     model, train_step = trainer.model, trainer.train_step
     forced, free = alignment_functions(model, hp)

@@ -64,6 +64,7 @@ from benchmarks import train_speed  # noqa: E402  (defines --batch_size --input_
 from benchmarks.peak_memory import peak_rss_mb  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
+from tacotron.trainer import set_mixed_precision  # noqa: E402
 from text.phones_mix import NUM_IDS  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -82,7 +83,7 @@ flags.adopt_module_key_flags(train_speed)
 UNUSED_FLAGS = ("preset", "attention_type", "jit_compile", "mixed_precision")  # train_speed.py's, fixed here
 CHILD_FLAGS = ("batch_size", "input_length", "output_frames", "outputs_per_step", "warmup", "steps", "threads",
                "hparams", "seed", "train_precision")
-KERAS_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # --train_precision -> ours
+MIXED_PRECISION = {"float32": "none", "bfloat16": "mixed_bfloat16"}  # --train_precision -> ours (train.py's flag)
 STOP_THRESHOLD = 0.999999  # ours (must be < 1): an untrained stop token stays below it (synth_speed.py)
 INSTALL_HINT = ("peer_speed.py: the peer needs PyTorch and Coqui TTS (missing: {missing}); install them with: "
                 ".venv/bin/pip install -r requirements-bench.txt "
@@ -118,10 +119,10 @@ def our_hparams(**changes):
 def build_our_trainer(hp):
     """Our trainer at --train_precision. Sets Keras' global policy to it (the layers take their dtypes from it
     when built); the caller restores "float32" when done."""
-    policy = KERAS_POLICIES[FLAGS.train_precision]
-    keras.mixed_precision.set_global_policy(policy)
+    mixed_precision = MIXED_PRECISION[FLAGS.train_precision]
+    set_mixed_precision(mixed_precision)
     keras.utils.set_random_seed(hp.random_seed)
-    return build_trainer(hp, "none" if policy == "float32" else policy)
+    return build_trainer(hp, mixed_precision)
 
 
 def numpy_batch(batch):
@@ -190,7 +191,7 @@ def compare_training(peer_coqui, batch):
 
     figures = interleaved("train", {name: (lambda step=step: measure(step)) for name, step in steps.items()},
                           "frames/s")
-    keras.mixed_precision.set_global_policy("float32")  # synthesis builds its model in float32
+    set_mixed_precision("none")  # synthesis builds its model in float32
     print_ratio(f"training frames/s ({FLAGS.train_precision}), median of {FLAGS.rounds} rounds",
                 statistics.median(figures["ours"]), statistics.median(figures["peer"]), higher_is_faster=True)
 

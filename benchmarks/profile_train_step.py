@@ -35,6 +35,7 @@ from benchmarks import train_speed  # noqa: E402  (defines --batch_size --input_
 from tacotron.losses import loss_config_from  # noqa: E402
 from tacotron.losses import tacotron_loss  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
+from tacotron.trainer import set_mixed_precision  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.adopt_module_key_flags(train_speed)
@@ -146,8 +147,7 @@ def main(argv):
     del argv
     if FLAGS.preset == "both":
         raise app.UsageError("--preset must be course or small here")
-    if FLAGS.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
+    set_mixed_precision(FLAGS.mixed_precision)
     overrides = f"attention_type={FLAGS.attention_type},outputs_per_step={FLAGS.outputs_per_step}"
     if FLAGS.hparams:
         overrides += "," + FLAGS.hparams

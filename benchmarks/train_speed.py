@@ -24,7 +24,9 @@ import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import hparams as hparams_lib  # noqa: E402  (after the sys.path line, to run as a script)
+from tacotron.trainer import MIXED_PRECISIONS  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
+from tacotron.trainer import set_mixed_precision  # noqa: E402
 from text.phones_mix import NUM_IDS  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -37,7 +39,7 @@ flags.DEFINE_integer("steps", 5, "Timed training steps; the median is reported."
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (the first one traces the step function).")
 flags.DEFINE_enum("attention_type", "gmm", list(hparams_lib.ATTENTION_TYPES), "Attention mechanism.")
 flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
-flags.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+flags.DEFINE_enum("mixed_precision", "none", list(MIXED_PRECISIONS),
                   "Keras mixed-precision policy.")
 flags.DEFINE_string("hparams", "", "Extra hparams overrides applied to both presets.")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic batch.")
@@ -92,8 +94,7 @@ def main(argv):
     del argv
     if FLAGS.steps < 1 or FLAGS.warmup < 1:
         raise app.UsageError("--steps and --warmup must be at least 1")
-    if FLAGS.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
+    set_mixed_precision(FLAGS.mixed_precision)
     presets = list(hparams_lib.PRESETS) if FLAGS.preset == "both" else [FLAGS.preset]
     frames = FLAGS.batch_size * FLAGS.output_frames
     print(f"synthetic batch: {FLAGS.batch_size} utterances x {FLAGS.input_length} phones -> "

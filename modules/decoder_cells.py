@@ -132,9 +132,9 @@ class BasicTacoDecoderCell(keras.layers.Layer):
                 constraint for synthesis; softmax mechanisms only).
             fused_kernels: optional, StackedZoneoutLSTM.fused_kernels(precision), made once before the loop
                 (free-running decoding and teacher forcing).
-            ghosts: optional zeros (teacher forcing, modules/teacher_forcing.py): dict(lstm=[one [B, 4 units]
-                per decoder LSTM, [4 units, B] (unit-major states)], context=[B, D_mem] float32, added to
-                the attention context).
+            ghosts: optional zeros (teacher forcing, modules/teacher_forcing.py, with fused kernels):
+                dict(lstm=[one [4 units, B] per decoder LSTM (unit-major states)], context=[B, D_mem] float32,
+                added to the attention context).
             project: False leaves the projections to the caller (`project`): the first tuple then starts with
                 the projection input [B, D_rnn + D_mem] alone. Nothing in the step depends on the frames when
                 teacher forcing, so its loop projects all steps at once afterwards.

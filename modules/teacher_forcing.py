@@ -9,8 +9,9 @@ the loop. The loop keeps the LSTM states unit-major (modules/rnn_cells.py): the 
 stacked_t = [LSTM input, previous h] is [D + units, B] and written out by the loop, and for the kernel stored
 transposed (as the loop uses it, modules/fast_matmul.py)
 
-    d kernel^T = sum_t d z_t stacked_t^T   (one einsum). The encoder memory, used at every
-step by the attention context (context_t = alignments_t @ memory), is handled the same way: a ghost added to
+    d kernel^T = sum_t d z_t stacked_t^T   (one einsum).
+
+The encoder memory, used at every step by the attention context (context_t = alignments_t @ memory), is handled the same way: a ghost added to
 the context, and after the loop
 
     d memory = sum_t alignments_t^T d context_t   (one batched product over [T_dec, B, T_in] x [T_dec, B, D]).

@@ -15,6 +15,16 @@ from tacotron.model import create_model
 from tacotron.schedule import CourseSchedule
 
 Trainer = collections.namedtuple("Trainer", ["model", "optimizer", "variables", "train_step", "eval_step"])
+MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")  # --mixed_precision of train.py and the benchmarks
+
+
+def set_mixed_precision(mixed_precision):
+    """Sets Keras' global dtype policy for a --mixed_precision value ("none" is float32). The layers take their
+    dtypes from it when built, so call it before build_trainer (and again after keras.backend.clear_session(),
+    which resets it)."""
+    if mixed_precision not in MIXED_PRECISIONS:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISIONS}, not {mixed_precision!r}")
+    keras.mixed_precision.set_global_policy("float32" if mixed_precision == "none" else mixed_precision)
 
 
 def batch_signature(acoustic_dim):
@@ -127,7 +137,7 @@ def build_trainer(hp, mixed_precision="none", jit_compile=False, strategy=None):
     Args:
         hp: HParams.
         mixed_precision: "none", "mixed_float16" or "mixed_bfloat16"; the Keras global policy must already
-            be set to it (it decides the layers' dtypes), this picks the loss-scaling optimizer.
+            be set to it (set_mixed_precision) (it decides the layers' dtypes), this picks the loss-scaling optimizer.
         jit_compile: compile the train step with XLA.
         strategy: a tf.distribute strategy whose scope holds the variables (default: the current one).
     Returns:

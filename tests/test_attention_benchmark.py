@@ -16,6 +16,12 @@ PNGS = ("alignments_free_running.png", "alignments_teacher_forced.png", "scores_
         "accuracy_vs_step.png")
 
 
+def run_benchmark(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    return subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "attention_benchmark.py"), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
 def table_after(text, heading):
     """The rows (lists of cell strings) of the first markdown table after `heading`, header row first."""
     lines = text[text.index(heading):].splitlines()
@@ -35,10 +41,7 @@ def test_quick_run_writes_tables_and_pictures_to_its_scratch_directory(tmp_path)
     published = os.path.join(ROOT, "docs", "attention_benchmark.md")
     published_before = open(published, "rb").read()
     doc = tmp_path / "scratch" / "attention_benchmark.md"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    script = os.path.join(ROOT, "benchmarks", "attention_benchmark.py")
-    result = subprocess.run([sys.executable, script, "--quick", "--out_dir", str(tmp_path / "scratch")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = run_benchmark("--quick", "--out_dir", str(tmp_path / "scratch"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert open(published, "rb").read() == published_before
     assert re.search(r"benchmark \d+/60 steps .*run bahdanau seed 1", result.stdout), result.stdout[-2000:]
@@ -68,8 +71,7 @@ def test_quick_run_writes_tables_and_pictures_to_its_scratch_directory(tmp_path)
         assert (run_dir / "hparams.yaml").is_file() and (run_dir / "checkpoints" / "checkpoint").is_file()
     # --report_only rewrites the same report from results.json and the runs' pictures.npz, without training.
     os.remove(doc)
-    again = subprocess.run([sys.executable, script, "--quick", "--out_dir", str(tmp_path / "scratch"),
-                            "--report_only"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    again = run_benchmark("--quick", "--out_dir", str(tmp_path / "scratch"), "--report_only")
     assert again.returncode == 0, again.stderr[-3000:]
     assert doc.read_text(encoding="utf-8") == text
 
@@ -78,11 +80,8 @@ def test_quick_run_writes_tables_and_pictures_to_its_scratch_directory(tmp_path)
 def test_every_run_trains_under_the_requested_mixed_precision_policy(tmp_path):
     """The policy is set per run: the keras.backend.clear_session() that ends a run resets the global one, so a
     policy set once would leave the second seed in float32."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    script = os.path.join(ROOT, "benchmarks", "attention_benchmark.py")
-    result = subprocess.run([sys.executable, script, "--quick", "--mechanisms", "gmm_v2b", "--seeds", "2",
-                             "--mixed_precision", "mixed_bfloat16", "--out_dir", str(tmp_path / "scratch")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = run_benchmark("--quick", "--mechanisms", "gmm_v2b", "--seeds", "2", "--mixed_precision", "mixed_bfloat16",
+                           "--out_dir", str(tmp_path / "scratch"))
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "scratch" / "results.json").read_text(encoding="utf-8"))
     assert [(run["seed"], run["policy"]) for run in results["runs"]] == [(1, "mixed_bfloat16"), (2, "mixed_bfloat16")]

@@ -12,6 +12,8 @@ from conftest import ROOT
 
 SCRIPT = os.path.join(ROOT, "benchmarks", "peer_speed.py")
 NUMBER = r"(\d+(?:\.\d*)?(?:e[-+]?\d+)?)"
+needs_peer = pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("TTS") is None,
+                                reason="the peer needs torch and coqui-tts (pip install -r requirements-bench.txt)")
 TINY_SHAPES = ("--batch_size", "2", "--input_length", "8", "--output_frames", "40", "--rounds", "1", "--steps", "1",
                "--warmup", "1", "--threads", "1")
 
@@ -54,8 +56,7 @@ def test_without_torch_prints_the_install_hint_and_exits_2(tmp_path):
 
 
 @pytest.mark.slow  # a few minutes on 2 busy CPU cores: the peer is full-size, four models, two probe processes
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("TTS") is None,
-                    reason="the peer needs torch and coqui-tts (pip install -r requirements-bench.txt)")
+@needs_peer
 def test_tiny_run_prints_every_figure_and_the_ratios(tiny_overrides):
     result = run_script(*TINY_SHAPES, "--only", "all", "--hparams", tiny_overrides())
     assert result.returncode == 0, result.stderr[-3000:]
@@ -76,8 +77,7 @@ def test_tiny_run_prints_every_figure_and_the_ratios(tiny_overrides):
 
 
 @pytest.mark.slow  # about a minute: both full-size peers' training steps in bfloat16
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("TTS") is None,
-                    reason="the peer needs torch and coqui-tts (pip install -r requirements-bench.txt)")
+@needs_peer
 def test_bfloat16_training_is_compared_in_bfloat16_on_both_sides(tiny_overrides):
     result = run_script(*TINY_SHAPES, "--only", "train", "--train_precision", "bfloat16", "--hparams", tiny_overrides())
     assert result.returncode == 0, result.stderr[-3000:]
