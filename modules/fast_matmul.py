@@ -17,6 +17,12 @@ shapes this form needs no transpose of its input or output, and the LSTM gates s
 at batch 1, against the same product transposed back to [B, D_out] (benchmarks/README.md, "Third round").
 bfloat16 on a CPU with AMX (oneDNN): w_t @ x^T takes 0.40 ms at batch 16 and 0.46 ms at batch 1 for a
 [4096, 2048] kernel, against 0.64 and 0.59 ms for the batch-major x @ w_t^T ("Fifth round").
+
+`unit_major_product`: the float32 form of those products depends on the batch. TensorFlow's oneDNN build runs
+MatMul through a GEMM routine and Einsum through oneDNN's matmul primitive. With a [4096, 2048] kernel
+(100-step while loop, fastest of 5), the primitive takes 1.05 ms from batch 2 to 16, against 1.25-1.34 ms
+for MatMul. At batch 1 MatMul's matrix-vector path wins, 0.69 against 1.03 ms. In bfloat16 both ops run the
+same kernel, so MatMul stays ("Sixth round").
 """
 import tensorflow as tf
 
@@ -36,9 +42,9 @@ def unit_major_matmul_input_gradient_only(x_t, w_t, w):
     """w_t @ x_t whose gradient reaches x_t only (the kernels' gradients are formed after the teacher-forced
     loop, modules/teacher_forcing.py). The gradient w_t^T @ dz_t is computed from the kernel in its other
     layout, w = w_t^T (made once, outside the loop): in float32 as w @ dz_t (no transpose; 1.36 ms for a
-    [2048, 4096] kernel at batch 16, against 1.85 ms for w_t^T @ dz_t), in bfloat16 and float16 as
-    (dz_t^T @ w^T)^T, the form oneDNN's reduced-precision products read fastest (0.63 against 0.78 ms for
-    w @ dz_t, with AMX).
+    [2048, 4096] kernel at batch 16, against 1.85 ms for w_t^T @ dz_t; unit_major_product picks the op), in
+    bfloat16 and float16 as (dz_t^T @ w^T)^T, the form oneDNN's reduced-precision products read fastest
+    (0.63 against 0.78 ms for w @ dz_t, with AMX).
 
     Args:
         x_t: [D_in, B] (unit-major input); w_t: [D_out, D_in]; w: [D_in, D_out], the same kernel.
@@ -48,7 +54,32 @@ def unit_major_matmul_input_gradient_only(x_t, w_t, w):
 
     def gradient(dz_t):
         if w.dtype == tf.float32:
-            return tf.matmul(w, dz_t), None, None
+            return unit_major_product(w, dz_t), None, None
         return tf.transpose(tf.matmul(tf.transpose(dz_t), w, transpose_b=True)), None, None
 
-    return tf.matmul(w_t, x_t), gradient
+    return unit_major_product(w_t, x_t), gradient
+
+
+def unit_major_product(w_t, x_t):
+    """w_t @ x_t in the fastest form for its dtype and batch size: in float32, Einsum for a batch of 2 or more
+    and MatMul for a batch of 1, picked when tracing if the batch size is known, else by a tf.cond (about
+    0.01 ms); other dtypes, MatMul. The same product either way (round-off aside).
+
+    Args:
+        w_t: [D_out, D_in]; x_t: [D_in, B].
+    Returns:
+        [D_out, B]
+    """
+    if w_t.dtype != tf.float32:
+        return tf.matmul(w_t, x_t)
+
+    def by_einsum():
+        return tf.einsum("oi,ib->ob", w_t, x_t)
+
+    def by_matmul():
+        return tf.matmul(w_t, x_t)
+
+    batch_size = x_t.shape[1]
+    if batch_size is not None:
+        return by_matmul() if batch_size == 1 else by_einsum()
+    return tf.cond(tf.shape(x_t)[1] > 1, by_einsum, by_matmul)

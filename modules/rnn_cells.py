@@ -14,6 +14,7 @@ import tensorflow as tf
 from modules.attention_names import INFERENCE_PRECISIONS
 from modules.fast_matmul import matmul
 from modules.fast_matmul import unit_major_matmul_input_gradient_only
+from modules.fast_matmul import unit_major_product
 
 
 def is_unit_major(fused_kernels):
@@ -117,7 +118,7 @@ class ZoneoutLSTMCell(keras.layers.Layer):
             axis = 0
             stacked = tf.concat([tf.cast(inputs, kernel_t.dtype), tf.cast(h_prev, kernel_t.dtype)], axis)
             if ghost is None:
-                product = tf.matmul(kernel_t, stacked)
+                product = unit_major_product(kernel_t, stacked)
                 stacked = None
             else:
                 product = unit_major_matmul_input_gradient_only(stacked, kernel_t, kernel)
