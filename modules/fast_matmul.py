@@ -21,10 +21,14 @@ bfloat16 on a CPU with AMX (oneDNN): w_t @ x^T takes 0.40 ms at batch 16 and 0.4
 `unit_major_product`: the float32 form of those products depends on the batch. TensorFlow's oneDNN build runs
 MatMul through a GEMM routine and Einsum through oneDNN's matmul primitive. With a [4096, 2048] kernel
 (100-step while loop, fastest of 5), the primitive takes 1.05 ms from batch 2 to 16, against 1.25-1.34 ms
-for MatMul. At batch 1 MatMul's matrix-vector path wins, 0.69 against 1.03 ms. In bfloat16 both ops run the
-same kernel, so MatMul stays ("Sixth round").
+for MatMul. At batch 1 MatMul's matrix-vector path wins, 0.69 against 1.03 ms, and so it does for kernels
+under about half a million weights (the small preset's [512, 320]: 46 against 84 us at batch 16). In bfloat16
+both ops run the same kernel, so MatMul stays ("Sixth round").
 """
 import tensorflow as tf
+
+# Kernels with at least this many weights use Einsum for float32 products from batch 2 (unit_major_product).
+EINSUM_MIN_WEIGHTS = 1 << 20
 
 
 @tf.custom_gradient
@@ -61,16 +65,18 @@ def unit_major_matmul_input_gradient_only(x_t, w_t, w):
 
 
 def unit_major_product(w_t, x_t):
-    """w_t @ x_t in the fastest form for its dtype and batch size: in float32, Einsum for a batch of 2 or more
-    and MatMul for a batch of 1, picked when tracing if the batch size is known, else by a tf.cond (about
-    0.01 ms); other dtypes, MatMul. The same product either way (round-off aside).
+    """w_t @ x_t in the fastest form for its dtype, size and batch size: for a float32 kernel of at least
+    EINSUM_MIN_WEIGHTS weights, Einsum for a batch of 2 or more and MatMul for a batch of 1, picked when tracing
+    if the batch size is known, else by a tf.cond (about 0.01 ms); MatMul otherwise. The same product either
+    way (round-off aside).
 
     Args:
         w_t: [D_out, D_in]; x_t: [D_in, B].
     Returns:
         [D_out, B]
     """
-    if w_t.dtype != tf.float32:
+    weights = w_t.shape.num_elements()
+    if w_t.dtype != tf.float32 or weights is None or weights < EINSUM_MIN_WEIGHTS:
         return tf.matmul(w_t, x_t)
 
     def by_einsum():
