@@ -23,7 +23,8 @@ MatMul through a GEMM routine and Einsum through oneDNN's matmul primitive. With
 (100-step while loop, fastest of 5), the primitive takes 1.05 ms from batch 2 to 16, against 1.25-1.34 ms
 for MatMul. At batch 1 MatMul's matrix-vector path wins, 0.69 against 1.03 ms, and so it does for kernels
 under about half a million weights (the small preset's [512, 320]: 46 against 84 us at batch 16). In bfloat16
-both ops run the same kernel, so MatMul stays ("Sixth round").
+Einsum is no faster forward and slower for the input gradient (0.99 against 0.80 ms), so MatMul stays
+(benchmarks/README.md, "Sixth round").
 """
 import tensorflow as tf
 
