@@ -11,8 +11,8 @@ transposed (as the loop uses it, modules/fast_matmul.py)
 
     d kernel^T = sum_t d z_t stacked_t^T   (one einsum).
 
-The encoder memory, used at every step by the attention context (context_t = alignments_t @ memory), is handled the same way: a ghost added to
-the context, and after the loop
+The encoder memory, used at every step by the attention context (context_t = alignments_t @ memory), is
+handled the same way: a ghost added to the context, and after the loop
 
     d memory = sum_t alignments_t^T d context_t   (one batched product over [T_dec, B, T_in] x [T_dec, B, D]).
 

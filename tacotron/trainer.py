@@ -136,8 +136,9 @@ def build_trainer(hp, mixed_precision="none", jit_compile=False, strategy=None):
 
     Args:
         hp: HParams.
-        mixed_precision: "none", "mixed_float16" or "mixed_bfloat16"; the Keras global policy must already
-            be set to it (set_mixed_precision) (it decides the layers' dtypes), this picks the loss-scaling optimizer.
+        mixed_precision: "none", "mixed_float16" or "mixed_bfloat16". The Keras global policy must already be
+            set to it with set_mixed_precision (it decides the layers' dtypes); this picks the loss-scaling
+            optimizer.
         jit_compile: compile the train step with XLA.
         strategy: a tf.distribute strategy whose scope holds the variables (default: the current one).
     Returns:

@@ -245,43 +245,48 @@ def test_unit_major_product_and_its_input_gradient_match_plain_matmul(dtype, tol
                                atol=tolerance * scale)
 
 
+def _einsum_sized_rows(columns):
+    """Rows of the smallest [rows, columns] kernel that unit_major_product runs as Einsum (float32, batch >= 2)."""
+    from modules.fast_matmul import EINSUM_MIN_WEIGHTS
+    return EINSUM_MIN_WEIGHTS // columns + 1
+
+
+def _traced_op_types(function, *specs):
+    """The op types of `function` traced for these TensorSpecs or tensors (its outer graph, not its branches)."""
+    return {op.type for op in tf.function(function).get_concrete_function(*specs).graph.get_operations()}
+
+
 @pytest.mark.parametrize("batch_size, known, expected_op", [
     (1, True, "MatMul"), (3, True, "Einsum"), (1, False, "StatelessIf"), (3, False, "StatelessIf")])
 def test_unit_major_product_picks_its_form_by_batch_size(batch_size, known, expected_op):
     """A large float32 kernel: Einsum (oneDNN's matmul primitive) from batch 2, MatMul at batch 1; a tf.cond when
     the batch size is unknown at tracing. Each form gives w_t @ x_t."""
-    from modules.fast_matmul import EINSUM_MIN_WEIGHTS
     from modules.fast_matmul import unit_major_product
-    rows = EINSUM_MIN_WEIGHTS // 7 + 1
-    w_t, x_t = tf.constant(_normal([rows, 7], 1)), tf.constant(_normal([7, batch_size], 2))
+    w_t, x_t = tf.constant(_normal([_einsum_sized_rows(7), 7], 1)), tf.constant(_normal([7, batch_size], 2))
     spec = tf.TensorSpec([7, batch_size if known else None], tf.float32)
-    product = tf.function(lambda x: unit_major_product(w_t, x), input_signature=[spec])
-    graph_ops = {op.type for op in product.get_concrete_function().graph.get_operations()}
+    graph_ops = _traced_op_types(lambda x: unit_major_product(w_t, x), spec)
     assert expected_op in graph_ops
     if expected_op == "StatelessIf":
         assert not graph_ops & {"MatMul", "Einsum"}  # both live in the branches
     else:
         assert not graph_ops & ({"MatMul", "Einsum"} - {expected_op})
+    product = tf.function(lambda x: unit_major_product(w_t, x), input_signature=[spec])
     np.testing.assert_allclose(product(x_t).numpy(), w_t.numpy() @ x_t.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_unit_major_product_keeps_matmul_for_small_kernels():
     """Under EINSUM_MIN_WEIGHTS (the small preset's LSTMs) MatMul is faster at every batch size."""
-    from modules.fast_matmul import EINSUM_MIN_WEIGHTS
     from modules.fast_matmul import unit_major_product
-    w_t = tf.constant(_normal([EINSUM_MIN_WEIGHTS // 7 - 1, 7], 1))
-    spec = tf.TensorSpec([7, None], tf.float32)
-    graph = tf.function(lambda x: unit_major_product(w_t, x), input_signature=[spec]).get_concrete_function().graph
-    assert {op.type for op in graph.get_operations()} & {"MatMul", "Einsum", "StatelessIf"} == {"MatMul"}
+    w_t = tf.constant(_normal([_einsum_sized_rows(7) - 2, 7], 1))
+    graph_ops = _traced_op_types(lambda x: unit_major_product(w_t, x), tf.TensorSpec([7, None], tf.float32))
+    assert graph_ops & {"MatMul", "Einsum", "StatelessIf"} == {"MatMul"}
 
 
 def test_unit_major_product_keeps_matmul_for_bfloat16():
-    from modules.fast_matmul import EINSUM_MIN_WEIGHTS
     from modules.fast_matmul import unit_major_product
-    rows = EINSUM_MIN_WEIGHTS // 7 + 1
-    w_t, x_t = (tf.cast(_normal(shape, seed), tf.bfloat16) for shape, seed in (([rows, 7], 1), ([7, 3], 2)))
-    graph = tf.function(unit_major_product).get_concrete_function(w_t, x_t).graph
-    assert "MatMul" in {op.type for op in graph.get_operations()}
+    w_t, x_t = (tf.cast(_normal(shape, seed), tf.bfloat16) for shape, seed in
+                (([_einsum_sized_rows(7), 7], 1), ([7, 3], 2)))
+    assert "MatMul" in _traced_op_types(unit_major_product, w_t, x_t)
     np.testing.assert_allclose(tf.cast(unit_major_product(w_t, x_t), tf.float32).numpy(),
                                tf.cast(tf.matmul(w_t, x_t), tf.float32).numpy())
 
