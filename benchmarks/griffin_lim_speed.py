@@ -1,10 +1,12 @@
-"""Real-time factor of the TF Griffin-Lim (tf.function, warm) beside the course's librosa loop, same mel.
+"""Real-time factor of the TF Griffin-Lim (tf.function, warm; and under XLA) beside the course's librosa loop.
 
     .venv/bin/python benchmarks/griffin_lim_speed.py --seconds 4 --iters 60 --batch_size 1 --repeats 2
 
 RTF = wall-clock seconds spent / seconds of audio produced (lower is faster; < 1 is faster than real
-time). The mel comes from a synthetic harmonic signal (or --wav) with the course's features; both
+time). The mel comes from a synthetic harmonic signal (or --wav) with the course's features; all
 inversions start from the same random phase, and their spectral convergence is printed as a sanity check.
+The XLA form (GriffinLim(jit_compile=True), frames padded to a bucket) is timed warm too; its first call,
+which compiles the bucket, is printed beside it.
 """
 import os
 import sys
@@ -97,12 +99,20 @@ def main(argv):
     batch = np.repeat(mel[np.newaxis], FLAGS.batch_size, axis=0)
     audio_seconds = FLAGS.batch_size * frames * HOP / SAMPLE_RATE
 
-    inverter = griffin_lim.GriffinLim(SAMPLE_RATE, N_FFT, HOP, WIN, N_MELS, FMIN, FMAX, MAX_ABS, MIN_LEVEL_DB,
-                                      REF_LEVEL_DB, POWER, FLAGS.iters)
-    synthesize = tf.function(lambda m: inverter(m)[0],
-                             input_signature=[tf.TensorSpec([None, None, N_MELS], tf.float32)])
+    inverters, synthesizers = {}, {}
+    for jit_compile in (False, True):
+        inverters[jit_compile] = griffin_lim.GriffinLim(SAMPLE_RATE, N_FFT, HOP, WIN, N_MELS, FMIN, FMAX, MAX_ABS,
+                                                        MIN_LEVEL_DB, REF_LEVEL_DB, POWER, FLAGS.iters,
+                                                        jit_compile=jit_compile)
+        synthesizers[jit_compile] = tf.function(lambda m, inverter=inverters[jit_compile]: inverter(m)[0],
+                                                input_signature=[tf.TensorSpec([None, None, N_MELS], tf.float32)])
+    inverter, synthesize, synthesize_xla = inverters[False], synthesizers[False], synthesizers[True]
     tf_wav = synthesize(batch).numpy()  # warm-up: trace and first run
+    start = time.perf_counter()
+    xla_wav = synthesize_xla(batch).numpy()  # trace, compile the bucket and run
+    xla_first = time.perf_counter() - start
     tf_time = best_time(lambda: synthesize(batch).numpy(), FLAGS.repeats)
+    xla_time = best_time(lambda: synthesize_xla(batch).numpy(), FLAGS.repeats)
 
     # The same initial phase as the TF version (shared by the batch), as [F, T] for librosa.
     angles = griffin_lim.random_phase(frames, N_FFT // 2 + 1, inverter.seed).numpy().T
@@ -117,9 +127,13 @@ def main(argv):
           f"{[device.device_type for device in tf.config.list_logical_devices()]}")
     print(f"TF Griffin-Lim (tf.function, warm): {tf_time:.3f} s  RTF {tf_time / audio_seconds:.4f}  "
           f"spectral convergence {spectral_convergence(magnitude, tf_wav[0]):.4f}")
+    print(f"TF Griffin-Lim, XLA (warm):        {xla_time:.3f} s  RTF {xla_time / audio_seconds:.4f}  "
+          f"spectral convergence {spectral_convergence(magnitude, xla_wav[0]):.4f}  "
+          f"(first call, compiling: {xla_first:.3f} s)")
     print(f"librosa loop (course):             {librosa_time:.3f} s  RTF {librosa_time / audio_seconds:.4f}  "
           f"spectral convergence {spectral_convergence(magnitude, librosa_wav):.4f}")
     print(f"speed-up of TF over librosa: {librosa_time / tf_time:.2f}x")
+    print(f"speed-up of XLA over TF: {tf_time / xla_time:.2f}x")
 
 
 if __name__ == "__main__":

@@ -3,26 +3,35 @@
 The course inverts a normalised mel like this: denormalise to dB, add ref_level_db, dB -> amplitude,
 mel -> linear magnitude with the pseudo-inverse of the mel basis (floored at 1e-10), raise to `power`,
 then Griffin-Lim: istft with a random initial phase, and `n_iters` times (stft, keep the angle, istft).
-This module does the same with librosa's framing (center=True with reflect padding of n_fft // 2 on both
-sides, as the course's librosa 0.7; a periodic Hann window of win_size zero-padded to n_fft and centred;
-istft normalised by the summed squared window), so `stft`/`istft` here agree with librosa.stft/librosa.istft.
+This module does the same with librosa's framing (tacotron/stft.py), in that module's compact form.
 
 Lengths: the iterations run on (T - 1) * hop samples (librosa.istft without `length`, as the course
 does), so their re-analysis has exactly T frames; the final istft returns T * hop samples (librosa.istft
 with length=T * hop), so wav length = frames x hop.
 
+`griffin_lim_xla` runs the same loop compiled by XLA, on frame counts padded to buckets; see there.
+
 Only the inverse mel basis is computed with NumPy/librosa, once, in Python when a model is built; it
 enters the graph as a constant.
 """
+import functools
 import math
 
 import librosa
 import numpy as np
 import tensorflow as tf
 
-# Smallest normal float32, librosa's threshold for "the window envelope is not zero".
-_TINY = float(np.finfo(np.float32).tiny)
+from tacotron.stft import compact_analysis
+from tacotron.stft import compact_geometry
+from tacotron.stft import compact_synthesis
+from tacotron.stft import edge_reflect_pad
+from tacotron.stft import inverse_window_envelope
+from tacotron.stft import reflect_pad_at
+from tacotron.stft import trim
+
 _ANGLE_GUARD = 1e-18
+# Frame counts are padded to a multiple of this for XLA (12.5 ms frames: 0.4 s of audio).
+XLA_BUCKET_FRAMES = 32
 
 
 def denormalize_mel(mel, max_abs_value, min_db, ref_level_db):
@@ -54,69 +63,6 @@ def mel_to_linear(mel_amplitude, inverse_mel_basis):
     return tf.maximum(linear, 1e-10)
 
 
-def analysis_window(n_fft, win_size):
-    """Periodic Hann window of win_size, zero-padded to n_fft and centred (librosa): [n_fft] float32."""
-    window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
-    left = (n_fft - win_size) // 2
-    return tf.pad(window, [[left, n_fft - win_size - left]])
-
-
-def reflect_pad(signal, pad):
-    """numpy.pad(signal, pad, mode="reflect") along the last axis, for any pad (also >= the length, where the
-    reflection repeats, as numpy does; tf.pad's REFLECT requires pad < length).
-
-    signal: [B, N] float. Returns [B, N + 2 * pad] (all zeros for N = 0).
-    """
-    length = tf.shape(signal)[-1]
-    period = tf.maximum(2 * (length - 1), 1)
-    index = tf.math.floormod(tf.range(-pad, length + pad), period)
-    index = tf.where(index >= length, period - index, index)
-    # An empty signal reads only index 0 of one appended zero sample (the clamp changes no other index).
-    index = tf.minimum(index, tf.maximum(length - 1, 0))
-    return tf.gather(tf.pad(signal, [[0, 0], [0, 1]]), index, axis=-1)
-
-
-def stft(signal, n_fft, hop_size, win_size):
-    """librosa.stft(center=True, pad_mode="reflect", window="hann"), time-major.
-
-    signal: [B, N] float32. Returns [B, 1 + N // hop_size, 1 + n_fft // 2] complex64.
-    """
-    padded = reflect_pad(signal, n_fft // 2)
-    frames = tf.signal.frame(padded, n_fft, hop_size)
-    return tf.signal.rfft(frames * analysis_window(n_fft, win_size), fft_length=[n_fft])
-
-
-def window_envelope(num_frames, n_fft, hop_size, win_size):
-    """Overlap-added squared analysis window over num_frames frames: [n_fft + (num_frames - 1) * hop]."""
-    squared = tf.square(analysis_window(n_fft, win_size))
-    return tf.signal.overlap_and_add(tf.tile(squared[tf.newaxis], [num_frames, 1]), hop_size)
-
-
-def _istft(spectrum, window, envelope, n_fft, hop_size, length):
-    """istft with a precomputed window [n_fft] and envelope (see window_envelope).
-
-    spectrum: [B, T, 1 + n_fft // 2] complex64. Returns [B, length] float32.
-    """
-    frames = tf.signal.irfft(spectrum, fft_length=[n_fft]) * window
-    signal = tf.signal.overlap_and_add(frames, hop_size)
-    signal = signal / tf.where(envelope > _TINY, envelope, tf.ones_like(envelope))
-    start = n_fft // 2
-    missing = tf.maximum(start + length - tf.shape(signal)[-1], 0)
-    signal = tf.pad(signal, [[0, 0], [0, missing]])
-    return signal[:, start:start + length]
-
-
-def istft(spectrum, n_fft, hop_size, win_size, length):
-    """librosa.istft(center=True, window="hann", length=length), time-major.
-
-    spectrum: [B, T, 1 + n_fft // 2] complex64. Returns [B, length] float32 (zero-padded if the frames
-    cover fewer samples).
-    """
-    num_frames = tf.shape(spectrum)[1]
-    envelope = window_envelope(num_frames, n_fft, hop_size, win_size)
-    return _istft(spectrum, analysis_window(n_fft, win_size), envelope, n_fft, hop_size, length)
-
-
 def random_phase(num_frames, num_bins, seed):
     """Stateless random initial phase in [0, 2 pi): [num_frames, num_bins] float32.
 
@@ -127,74 +73,7 @@ def random_phase(num_frames, num_bins, seed):
     return (2.0 * math.pi) * uniform
 
 
-def _compact_geometry(n_fft, win_size):
-    """(left, pad): the window's first nonzero sample inside an n_fft frame, and the reflect padding that
-    makes win_size-long frames start where the window starts (n_fft // 2 - left)."""
-    left = (n_fft - win_size) // 2
-    return left, n_fft // 2 - left
-
-
-def _edge_reflect_pad(signal, pad):
-    """reflect_pad for pad < N (two reversed slices instead of a gather); reflect_pad otherwise.
-    signal: [B, N]. Returns [B, N + 2 * pad]."""
-    length = tf.shape(signal)[-1]
-
-    def slices():
-        head = tf.reverse(signal[:, 1:pad + 1], axis=[-1])
-        tail = tf.reverse(signal[:, length - pad - 1:length - 1], axis=[-1])
-        return tf.concat([head, signal, tail], axis=-1)
-
-    return tf.cond(length > pad, slices, lambda: reflect_pad(signal, pad))
-
-
-def _frames(signal, frame_length, hop_size):
-    """tf.signal.frame(signal, frame_length, hop_size); when frame_length is m hops, as m shifted views of
-    the signal's hop-long blocks (one concat instead of a gather). signal: [B, N] -> [B, T, frame_length]."""
-    if frame_length % hop_size:
-        return tf.signal.frame(signal, frame_length, hop_size)
-    hops = frame_length // hop_size
-    num_blocks = tf.shape(signal)[-1] // hop_size
-    blocks = tf.reshape(signal[:, :num_blocks * hop_size], [tf.shape(signal)[0], num_blocks, hop_size])
-    count = tf.maximum(num_blocks - hops + 1, 0)
-    return tf.concat([blocks[:, j:j + count] for j in range(hops)], axis=-1)
-
-
-def _overlap_add(frames, hop_size):
-    """tf.signal.overlap_and_add(frames, hop_size); when the frame is m hops, as a sum of m shifted block
-    arrays. frames: [B, T, frame_length] -> [B, frame_length + (T - 1) * hop_size]."""
-    frame_length = frames.shape[-1]
-    if frame_length is None or frame_length % hop_size:
-        return tf.signal.overlap_and_add(frames, hop_size)
-    hops = frame_length // hop_size
-    batch_size, num_frames = tf.shape(frames)[0], tf.shape(frames)[1]
-    parts = tf.reshape(frames, [batch_size, num_frames, hops, hop_size])
-    total = tf.add_n([tf.pad(parts[:, :, j], [[0, 0], [j, hops - 1 - j], [0, 0]]) for j in range(hops)])
-    return tf.reshape(total, [batch_size, (num_frames + hops - 1) * hop_size])
-
-
-def _compact_stft(signal, window, n_fft, hop_size, pad, num_frames):
-    """stft(signal) * exp(2 pi i k left / n_fft): the FFT of each frame's windowed win_size samples only.
-
-    signal: [B, N]; window: [win_size] (unpadded). Returns [B, num_frames, 1 + n_fft // 2] complex64.
-    """
-    frames = _frames(_edge_reflect_pad(signal, pad), window.shape[0], hop_size)[:, :num_frames]
-    return tf.signal.rfft(frames * window, fft_length=[n_fft])
-
-
-def _compact_istft(spectrum, window, inverse_envelope, n_fft, hop_size, pad, length):
-    """Inverse of _compact_stft, = istft of the spectrum multiplied by exp(-2 pi i k left / n_fft).
-
-    spectrum: [B, T, 1 + n_fft // 2] complex64; inverse_envelope: 1 / the overlap-added squared window
-    (1 where that is ~0), [win_size + (T - 1) * hop]. Returns [B, length] float32.
-    """
-    frames = tf.signal.irfft(spectrum, fft_length=[n_fft])[..., :window.shape[0]] * window
-    signal = _overlap_add(frames, hop_size) * inverse_envelope
-    missing = tf.maximum(pad + length - tf.shape(signal)[-1], 0)
-    signal = tf.pad(signal, [[0, 0], [0, missing]])
-    return signal[:, pad:pad + length]
-
-
-def _project(magnitude, spectrum):
+def project_magnitude(magnitude, spectrum):
     """magnitude * exp(i angle(spectrum)), without the angle: magnitude * spectrum / |spectrum|.
 
     A real 1e-18 is added to the spectrum first, so a zero bin takes angle 0 (numpy.angle(0)) and no bin
@@ -206,6 +85,23 @@ def _project(magnitude, spectrum):
     spectrum = spectrum + _ANGLE_GUARD
     power = tf.math.real(spectrum * tf.math.conj(spectrum))
     return spectrum * tf.cast(magnitude * tf.math.rsqrt(power), tf.complex64)
+
+
+def initial_spectrum(magnitude, n_fft, win_size, initial_phase=None, seed=0):
+    """The loop's starting point: magnitude at the initial phase, in compact_analysis's phase convention.
+
+    magnitude: [B, T, 1 + n_fft // 2] float32; initial_phase: as griffin_lim's. Returns complex64, same shape.
+    """
+    num_frames = tf.shape(magnitude)[1]
+    num_bins = n_fft // 2 + 1
+    if initial_phase is None:
+        initial_phase = random_phase(num_frames, num_bins, seed)
+    left, _ = compact_geometry(n_fft, win_size)
+    ramp = (2.0 * math.pi * left / n_fft) * tf.range(num_bins, dtype=tf.float32)
+    angles = tf.broadcast_to(tf.cast(initial_phase, tf.float32) + ramp, tf.shape(magnitude))
+    spectrum = tf.complex(magnitude * tf.cos(angles), magnitude * tf.sin(angles))
+    spectrum.set_shape(magnitude.shape)
+    return spectrum
 
 
 def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0):
@@ -223,28 +119,95 @@ def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=Non
     """
     magnitude = tf.convert_to_tensor(magnitude, tf.float32)
     num_frames = tf.shape(magnitude)[1]
-    num_bins = n_fft // 2 + 1
-    if initial_phase is None:
-        initial_phase = random_phase(num_frames, num_bins, seed)
-    left, pad = _compact_geometry(n_fft, win_size)
-    ramp = (2.0 * math.pi * left / n_fft) * tf.range(num_bins, dtype=tf.float32)
-    angles = tf.broadcast_to(tf.cast(initial_phase, tf.float32) + ramp, tf.shape(magnitude))
-    spectrum = tf.complex(magnitude * tf.cos(angles), magnitude * tf.sin(angles))
-    spectrum.set_shape(magnitude.shape)
-
+    spectrum = initial_spectrum(magnitude, n_fft, win_size, initial_phase, seed)
+    _, pad = compact_geometry(n_fft, win_size)
     window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
-    envelope = tf.signal.overlap_and_add(tf.tile(tf.square(window)[tf.newaxis], [num_frames, 1]), hop_size)
-    inverse_envelope = tf.where(envelope > _TINY, 1.0 / tf.where(envelope > _TINY, envelope, 1.0), 1.0)
+    inverse_envelope = inverse_window_envelope(window, num_frames, hop_size)
     inner_length = (num_frames - 1) * hop_size
 
     def iteration(step, spectrum):
-        signal = _compact_istft(spectrum, window, inverse_envelope, n_fft, hop_size, pad, inner_length)
-        spectrum = _project(magnitude, _compact_stft(signal, window, n_fft, hop_size, pad, num_frames))
+        signal = trim(compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size), pad, inner_length)
+        padded = edge_reflect_pad(signal, pad)
+        spectrum = project_magnitude(magnitude, compact_analysis(padded, window, n_fft, hop_size, num_frames))
         spectrum.set_shape(magnitude.shape)
         return step + 1, spectrum
 
     _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
-    return _compact_istft(spectrum, window, inverse_envelope, n_fft, hop_size, pad, num_frames * hop_size)
+    signal = compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size)
+    return trim(signal, pad, num_frames * hop_size)
+
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_loop(n_fft, hop_size, win_size, n_iters):
+    """griffin_lim's loop under XLA for frame counts padded past the valid ones (see griffin_lim_xla).
+
+    The function takes magnitude [B, P, F] float32 (zero beyond the valid frames), spectrum [B, P, F]
+    complex64 (the initial one, zero there too), inverse_envelope [win_size + (P - 1) * hop] float32 (the
+    valid frames' inverse_window_envelope, 1 beyond) and valid_frames (int32 scalar, T > pad / hop + 1);
+    it returns [B, P * hop] float32, whose first T * hop samples are griffin_lim's.
+    """
+    _, pad = compact_geometry(n_fft, win_size)
+    num_bins = n_fft // 2 + 1
+    signature = [tf.TensorSpec([None, None, num_bins], tf.float32, name="magnitude"),
+                 tf.TensorSpec([None, None, num_bins], tf.complex64, name="spectrum"),
+                 tf.TensorSpec([None], tf.float32, name="inverse_envelope"),
+                 tf.TensorSpec([], tf.int32, name="valid_frames")]
+
+    @tf.function(input_signature=signature, jit_compile=True)
+    def loop(magnitude, spectrum, inverse_envelope, valid_frames):
+        window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
+        num_frames = tf.shape(magnitude)[1]
+        inner_length = (num_frames - 1) * hop_size
+        valid_length = (valid_frames - 1) * hop_size
+
+        def iteration(step, spectrum):
+            signal = compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size)
+            padded = reflect_pad_at(signal[:, pad:pad + inner_length], valid_length, pad)
+            spectrum = project_magnitude(magnitude, compact_analysis(padded, window, n_fft, hop_size, num_frames))
+            spectrum.set_shape(magnitude.shape)
+            return step + 1, spectrum
+
+        _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
+        signal = compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size)
+        return signal[:, pad:pad + num_frames * hop_size]
+
+    return loop
+
+
+def griffin_lim_xla(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0,
+                    bucket_frames=XLA_BUCKET_FRAMES):
+    """griffin_lim compiled by XLA, equal to it up to float round-off; arguments and result as griffin_lim's.
+
+    XLA fuses the loop's elementwise work (the phase projection, the window products, the overlap-add), which
+    takes about a fifth off on a 2-core Xeon, but it compiles once per input shape (about 0.5 s there). So
+    the frames are padded with zero magnitude up to a multiple of bucket_frames, and the padded loop is made
+    exact: the padded frames stay zero after every projection and add nothing to the overlap-add; the window
+    envelope is the valid frames'; and each iteration's signal is reflected at its valid end
+    (stft.reflect_pad_at), so the valid frames read the same samples as without padding. The initial phase
+    is drawn at the valid length, outside the compiled function, so it is griffin_lim's.
+
+    Inputs of at most pad / hop + 1 frames (3 with the course's sizes) run griffin_lim itself.
+    """
+    magnitude = tf.convert_to_tensor(magnitude, tf.float32)
+    num_frames = tf.shape(magnitude)[1]
+    _, pad = compact_geometry(n_fft, win_size)
+
+    def compiled():
+        extra = -num_frames % bucket_frames
+        window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
+        inverse_envelope = tf.pad(inverse_window_envelope(window, num_frames, hop_size), [[0, extra * hop_size]],
+                                  constant_values=1.0)
+        spectrum = initial_spectrum(magnitude, n_fft, win_size, initial_phase, seed)
+        frames = [[0, 0], [0, extra], [0, 0]]
+        loop = _compiled_loop(n_fft, hop_size, win_size, n_iters)
+        wav = loop(tf.pad(magnitude, frames), tf.pad(spectrum, frames), inverse_envelope, num_frames)
+        return wav[:, :num_frames * hop_size]
+
+    def plain():
+        return griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase, seed)
+
+    return tf.cond((num_frames - 1) * hop_size > pad, compiled, plain)
 
 
 class GriffinLim:
@@ -252,11 +215,12 @@ class GriffinLim:
 
     Arguments are the feature hyper-parameters (hparams: sample_rate, n_fft, hop_size, win_size,
     acoustic_dim -> n_mels, fmin, fmax, max_abs_value, min_db, ref_level_db,
-    griffin_lim_power -> power, griffin_lim_iters -> n_iters); seed fixes the initial phase.
+    griffin_lim_power -> power, griffin_lim_iters -> n_iters); seed fixes the initial phase; jit_compile
+    runs griffin_lim_xla (faster once each bucket of frame counts is compiled) instead of griffin_lim.
     """
 
     def __init__(self, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, max_abs_value,
-                 min_db, ref_level_db, power, n_iters, seed=0):
+                 min_db, ref_level_db, power, n_iters, seed=0, jit_compile=False):
         self.n_fft = n_fft
         self.hop_size = hop_size
         self.win_size = win_size
@@ -267,6 +231,7 @@ class GriffinLim:
         self.power = power
         self.n_iters = n_iters
         self.seed = seed
+        self.jit_compile = jit_compile
         self.inverse_mel_basis = inverse_mel_basis_matrix(sample_rate, n_fft, n_mels, fmin, fmax)
 
     def __call__(self, mel, mel_lengths=None):
@@ -285,7 +250,8 @@ class GriffinLim:
         magnitude = mel_to_linear(amplitude, tf.constant(self.inverse_mel_basis)) ** self.power
         magnitude *= tf.sequence_mask(mel_lengths, num_frames, dtype=tf.float32)[:, :, tf.newaxis]
 
-        wav = griffin_lim(magnitude, self.n_fft, self.hop_size, self.win_size, self.n_iters, seed=self.seed)
+        invert = griffin_lim_xla if self.jit_compile else griffin_lim
+        wav = invert(magnitude, self.n_fft, self.hop_size, self.win_size, self.n_iters, seed=self.seed)
         wav_lengths = mel_lengths * self.hop_size
         wav *= tf.sequence_mask(wav_lengths, num_frames * self.hop_size, dtype=tf.float32)
         return wav, wav_lengths
@@ -302,9 +268,9 @@ def mel_to_wav(mel, sample_rate, n_fft, hop_size, win_size, n_mels, fmin, fmax, 
     return inverter(mel, mel_lengths)
 
 
-def griffin_lim_from_hparams(hp):
-    """The in-graph Griffin-Lim vocoder with the course parameters."""
+def griffin_lim_from_hparams(hp, jit_compile=False):
+    """The in-graph Griffin-Lim vocoder with the course parameters (jit_compile: see GriffinLim)."""
     return GriffinLim(sample_rate=hp.sample_rate, n_fft=hp.n_fft, hop_size=hp.hop_size, win_size=hp.win_size,
                       n_mels=hp.acoustic_dim, fmin=hp.fmin, fmax=hp.fmax, max_abs_value=hp.max_abs_value,
                       min_db=hp.min_db, ref_level_db=hp.ref_level_db,
-                      power=hp.griffin_lim_power, n_iters=hp.griffin_lim_iters)
+                      power=hp.griffin_lim_power, n_iters=hp.griffin_lim_iters, jit_compile=jit_compile)

@@ -59,8 +59,8 @@ class SynthesisStopped(RuntimeError):
     """
 
     def __init__(self, error, num_done, total):
-        super().__init__(f"{fileio.write_error_line(error)}; stopped after {num_done} of {total} utterances (those are complete, this "
-                         "one left no file)")
+        super().__init__(f"{fileio.write_error_line(error)}; stopped after {num_done} of {total} utterances "
+                         "(those are complete, this one left no file)")
 
 
 def infer_function(model):
@@ -79,13 +79,14 @@ def infer_function(model):
     return infer
 
 
-def vocoder_function(hp):
-    """Griffin-Lim with the course parameters under a tf.function with None dims.
+def vocoder_function(hp, jit_compile=False):
+    """Griffin-Lim with the course parameters under a tf.function with None dims (jit_compile: XLA, see
+    tacotron.griffin_lim.griffin_lim_xla).
 
     The function takes mel [B, T, n_mels] float32, mel_lengths [B] int32; returns (wav [B, T * hop],
     wav_lengths [B]).
     """
-    vocoder = griffin_lim_from_hparams(hp)
+    vocoder = griffin_lim_from_hparams(hp, jit_compile)
     signature = [tf.TensorSpec([None, None, hp.acoustic_dim], tf.float32, name="mel"),
                  tf.TensorSpec([None], tf.int32, name="mel_lengths")]
 
@@ -138,15 +139,16 @@ class Synthesizer:
         seed: run seed (None = hp.random_seed); utterance seeds are utterance_seed(seed, utt_id).
         griffin_lim_iters: None = hp.griffin_lim_iters.
         with_wav: run Griffin-Lim (False: mel and alignment only).
+        griffin_lim_xla: run Griffin-Lim under XLA (tacotron.griffin_lim.griffin_lim_xla).
     """
 
-    def __init__(self, infer, hp, seed=None, griffin_lim_iters=None, with_wav=True):
+    def __init__(self, infer, hp, seed=None, griffin_lim_iters=None, with_wav=True, griffin_lim_xla=False):
         if griffin_lim_iters is not None:
             hp = hp.replace(griffin_lim_iters=griffin_lim_iters)
         self.hp = hp
         self.infer = infer
         self.seed = hp.random_seed if seed is None else int(seed)
-        self.vocode = vocoder_function(hp) if with_wav else None
+        self.vocode = vocoder_function(hp, griffin_lim_xla) if with_wav else None
 
     def prepare(self):
         """Traces the tf.functions once (so the first batch's timing does not include tracing)."""
@@ -197,7 +199,7 @@ class Synthesizer:
 
 
 def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_lim_iters=None, with_wav=None,
-                     attention_window=None, precision=None):
+                     attention_window=None, precision=None, griffin_lim_xla=False):
     """A Synthesizer from a train.py --log_dir (latest checkpoint) or an exported SavedModel (exactly one).
 
     with_wav: write Griffin-Lim audio; None takes the model's hparam `synthesize_wave`.
@@ -205,6 +207,7 @@ def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_l
         window is fixed when it is exported).
     precision: None (the model's hparam inference_precision), "float32" or "bfloat16"; checkpoints only (a
         SavedModel's precision is fixed when it is exported).
+    griffin_lim_xla: Griffin-Lim under XLA (see Synthesizer).
 
     Raises:
         ValueError when not exactly one source is given; ModelLoadError when it cannot be loaded.
@@ -224,7 +227,8 @@ def load_synthesizer(checkpoint_dir=None, saved_model=None, seed=None, griffin_l
         infer, hp = load_saved_model(saved_model)
     if with_wav is None:
         with_wav = hp.synthesize_wave
-    return Synthesizer(infer, hp, seed=seed, griffin_lim_iters=griffin_lim_iters, with_wav=with_wav)
+    return Synthesizer(infer, hp, seed=seed, griffin_lim_iters=griffin_lim_iters, with_wav=with_wav,
+                       griffin_lim_xla=griffin_lim_xla)
 
 
 def length_sorted_batches(utterances, batch_size):

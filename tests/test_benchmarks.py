@@ -52,6 +52,21 @@ def test_train_speed_prints_both_presets_and_their_ratio(tiny_overrides):
     assert math.isclose(positive(ratio), frames_per_second["small"] / frames_per_second["course"], rel_tol=0.02)
 
 
+def test_griffin_lim_speed_prints_ours_xla_and_the_course_loop():
+    output = run_script("griffin_lim_speed.py", "--seconds", "0.5", "--iters", "2", "--repeats", "1")
+    rtfs, convergences = [], []
+    for name in (r"TF Griffin-Lim \(tf\.function, warm\)", r"TF Griffin-Lim, XLA \(warm\)", r"librosa loop \(course\)"):
+        ((seconds, rtf, convergence),) = matches(rf"^{name}: +{NUMBER} s  RTF {NUMBER}  spectral convergence {NUMBER}",
+                                                 output)
+        assert math.isclose(positive(rtf), float(seconds) / 0.5, rel_tol=0.2, abs_tol=2e-3)  # 40 frames: 0.5 s
+        rtfs.append(float(rtf))
+        convergences.append(positive(convergence))
+    assert max(convergences) - min(convergences) < 2e-3  # the same phase and loop: the same reconstruction
+    positive(matches(rf"\(first call, compiling: {NUMBER} s\)$", output)[0])
+    (ratio,) = matches(rf"^speed-up of XLA over TF: {NUMBER}x$", output)
+    assert math.isclose(positive(ratio), rtfs[0] / rtfs[1], rel_tol=0.05)
+
+
 @pytest.mark.slow  # about 20 s on 2 shared CPU cores (four infer functions traced)
 def test_synth_speed_prints_acoustic_and_griffin_lim_real_time_factors(tiny_overrides):
     batch_size, input_length, frames_per_phone, r = 3, 5, 3, 2

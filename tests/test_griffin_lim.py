@@ -1,4 +1,5 @@
-"""TF Griffin-Lim against an independent NumPy/librosa reference written the course's way."""
+"""TF Griffin-Lim (and its STFT) against an independent NumPy/librosa reference written the course's way;
+its XLA form against it."""
 import glob
 import os
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from conftest import BIAOBEI_SAMPLE
 from tacotron import griffin_lim
+from tacotron import stft
 
 SAMPLE_RATE = 16000
 N_FFT = 2048
@@ -120,7 +122,7 @@ def test_mel_to_linear_matches_pinv():
 @pytest.mark.parametrize("length", [0, 1, 2, 7, 3050])
 def test_reflect_pad_is_numpy_reflect_for_any_length(length):
     signal = np.random.default_rng(length).standard_normal((2, length)).astype(np.float32)
-    padded = griffin_lim.reflect_pad(signal, N_FFT // 2).numpy()
+    padded = stft.reflect_pad(signal, N_FFT // 2).numpy()
     expected = (np.pad(signal, [[0, 0], [N_FFT // 2, N_FFT // 2]], mode="reflect") if length
                 else np.zeros((2, N_FFT), np.float32))
     np.testing.assert_array_equal(padded, expected)
@@ -129,7 +131,7 @@ def test_reflect_pad_is_numpy_reflect_for_any_length(length):
 def test_stft_matches_librosa():
     y = np.random.default_rng(2).standard_normal(3050).astype(np.float32)  # not a multiple of HOP
     expected = ref_stft(y).T
-    ours = griffin_lim.stft(y[np.newaxis], N_FFT, HOP, WIN).numpy()[0]
+    ours = stft.stft(y[np.newaxis], N_FFT, HOP, WIN).numpy()[0]
     assert ours.shape == expected.shape == (1 + 3050 // HOP, N_FFT // 2 + 1)
     np.testing.assert_allclose(ours, expected, atol=1e-4 * np.abs(expected).max())
     np.testing.assert_allclose(np.abs(ours), np.abs(expected), atol=1e-4 * np.abs(expected).max())
@@ -139,12 +141,12 @@ def test_istft_of_exact_stft_reconstructs_signal():
     y = np.random.default_rng(3).standard_normal(3050).astype(np.float32)
     spectrum = ref_stft(y)
     length = spectrum.shape[1] * HOP
-    ours = griffin_lim.istft(spectrum.T[np.newaxis], N_FFT, HOP, WIN, length).numpy()[0]
+    ours = stft.istft(spectrum.T[np.newaxis], N_FFT, HOP, WIN, length).numpy()[0]
     assert ours.shape == (length,)
     np.testing.assert_allclose(ours[:len(y)], y, atol=1e-5)
     np.testing.assert_allclose(ours, ref_istft(spectrum, length=length), atol=1e-5)
     # librosa's default length ((T - 1) * HOP) is a prefix.
-    short = griffin_lim.istft(spectrum.T[np.newaxis], N_FFT, HOP, WIN, length - HOP).numpy()[0]
+    short = stft.istft(spectrum.T[np.newaxis], N_FFT, HOP, WIN, length - HOP).numpy()[0]
     np.testing.assert_allclose(short, ref_istft(spectrum), atol=1e-5)
 
 
@@ -225,3 +227,57 @@ def test_few_iterations_and_single_frame(n_iters):
     magnitude = np.ones((2, 1, N_FFT // 2 + 1), np.float32)
     wav = griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, n_iters).numpy()
     assert wav.shape == (2, HOP) and np.all(np.isfinite(wav))
+
+
+# ---- the XLA form ----
+
+@pytest.mark.parametrize("length", [401, 450, 600, 800])
+def test_reflect_pad_at_reflects_the_valid_prefix_under_xla(length):
+    pad, total = 400, 800
+    signal = np.random.default_rng(length).standard_normal((2, total)).astype(np.float32)
+    expected = np.concatenate([np.pad(signal[:, :length], [[0, 0], [pad, pad]], mode="reflect"),
+                               np.zeros((2, total - length), np.float32)], axis=1)
+    compiled = tf.function(lambda signal, length: stft.reflect_pad_at(signal, length, pad), jit_compile=True)
+    np.testing.assert_array_equal(compiled(signal, tf.constant(length)).numpy(), expected)
+    np.testing.assert_array_equal(stft.reflect_pad_at(signal, tf.constant(length), pad).numpy(), expected)
+
+
+def _speech_magnitudes(frames, short):
+    """[2, frames, F] float32 target magnitudes of speech; the second row zero from frame `short` on."""
+    mel = ref_mel(speech_signal(max(frames, 64) * HOP / SAMPLE_RATE))[:frames]
+    magnitude = ref_target_magnitude(mel).T.astype(np.float32)
+    batch = np.stack([magnitude, magnitude])
+    batch[1, short:] = 0.0
+    return batch
+
+
+@pytest.mark.parametrize("frames", [45, 64])  # padded to the next bucket (64); on a bucket
+def test_griffin_lim_xla_matches_griffin_lim(frames):
+    magnitude = _speech_magnitudes(frames, frames - 9)
+    expected = griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 10).numpy()
+    ours = griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 10).numpy()
+    assert ours.shape == expected.shape == (2, frames * HOP)
+    # Float32 round-off only (XLA fuses and orders the arithmetic its own way); reflecting at the padded end
+    # instead of the valid one changes the last frames by far more than this.
+    np.testing.assert_allclose(ours, expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_griffin_lim_xla_runs_griffin_lim_on_a_few_frames():
+    magnitude = _speech_magnitudes(3, 2)
+    np.testing.assert_array_equal(griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 4).numpy(),
+                                  griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 4).numpy())
+
+
+def test_griffin_lim_vocoder_with_jit_compile_in_a_graph():
+    mel = ref_mel(speech_signal(0.5))
+    frames = mel.shape[0]
+    batch = np.full((2, frames, N_MELS), -MAX_ABS, np.float32)
+    batch[0], batch[1, :frames - 5] = mel, mel[:frames - 5]
+    lengths = np.array([frames, frames - 5], np.int32)
+    signature = [tf.TensorSpec([None, None, N_MELS], tf.float32), tf.TensorSpec([None], tf.int32)]
+    wavs = []
+    for jit_compile in (False, True):
+        inverter = griffin_lim.GriffinLim(n_iters=6, jit_compile=jit_compile, **FEATURES)
+        wavs.append(tf.function(inverter, input_signature=signature)(batch, lengths)[0].numpy())
+    assert wavs[1].shape == (2, frames * HOP) and np.all(wavs[1][1, (frames - 5) * HOP:] == 0.0)
+    np.testing.assert_allclose(wavs[1], wavs[0], atol=1e-5 * np.abs(wavs[0]).max())

@@ -1,8 +1,10 @@
-"""Synthesis settings that change no weight, tried on a checkpoint and fixed in a SavedModel: the attention
-window and the inference precision (the rest of synthesis: test_synthesize.py, whose tiny run it shares)."""
+"""Synthesis settings that change no weight: the attention window and the inference precision, tried on a
+checkpoint and fixed in a SavedModel, and Griffin-Lim under XLA (the rest of synthesis: test_synthesize.py,
+whose tiny run it shares)."""
 import keras
 import numpy as np
 import pytest
+import soundfile
 
 from export import export_saved_model
 from tacotron import synthesis
@@ -10,6 +12,7 @@ from tacotron.checkpoints import make_checkpoint
 from tacotron.inference import ModelLoadError
 from tacotron.model import create_model
 from tacotron.run_dir import write_run
+from test_synthesize import PHONES
 from test_synthesize import SETTINGS
 from test_synthesize import run_cli
 from test_synthesize import run_dir  # noqa: F401  (a fixture)
@@ -71,3 +74,19 @@ def test_bfloat16_precision_from_a_checkpoint_and_fixed_in_a_saved_model(run_dir
     process = run_cli(f"--checkpoint_dir={run_dir}", "--phones=sil n i3 sil", "--precision=int4",
                       f"--output_dir={tmp_path / 'out'}")
     assert process.returncode != 0 and "precision" in process.stderr
+
+
+def test_griffin_lim_xla_gives_the_same_audio(run_dir, synthesizer, tmp_path):
+    compiled = synthesis.load_synthesizer(checkpoint_dir=run_dir, griffin_lim_xla=True)
+    names = ("longer", "short")
+    for exact, fast in zip(synthesizer.synthesize(utterances(*names), 1), compiled.synthesize(utterances(*names), 1)):
+        np.testing.assert_array_equal(fast.mel, exact.mel)
+        np.testing.assert_allclose(fast.wav, exact.wav, atol=1e-5 * np.abs(exact.wav).max())
+    process = run_cli(f"--checkpoint_dir={run_dir}", f"--phones={PHONES['longer']}", "--utt_id=longer",
+                      "--griffin_lim_xla", f"--output_dir={tmp_path}")
+    assert process.returncode == 0, process.stderr
+    samples, _ = soundfile.read(tmp_path / "longer.wav", dtype="int16")
+    exact = synthesizer.synthesize_batch(utterances("longer"))[0].wav
+    expected = exact.astype(np.float64) * 32767.0 / max(0.01, float(np.abs(exact).max()))
+    assert samples.shape == expected.shape
+    np.testing.assert_allclose(samples, expected, atol=2.0)  # 16-bit rounding of a float32 round-off
