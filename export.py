@@ -39,6 +39,8 @@ flags.DEFINE_enum("precision", None, list(INFERENCE_PRECISIONS),
                   "(faster, slightly different mels; default: the run's hparam inference_precision).")
 flags.DEFINE_string("attention_window", None, "Fix the synthesis attention window in the SavedModel: \"BACK,AHEAD\" "
                     "(e.g. 1,3) or off (default: the run's hparam attention_window). Not for GMM attention.")
+flags.DEFINE_bool("griffin_lim_xla", False, "Compile the synthesize_wav signature's Griffin-Lim with XLA (as "
+                  "synthesize.py --griffin_lim_xla; the serving binary must have XLA's CPU/GPU JIT).")
 
 INT32_MAX = 2 ** 31 - 1
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -73,7 +75,8 @@ def clean_up_killed_export(output_dir):
     fileio.remove_stale_temps(os.path.dirname(output_dir), target=os.path.basename(output_dir))
 
 
-def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=None, precision=None):
+def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=None, precision=None,
+                       griffin_lim_xla=False):
     """Restores the latest checkpoint of a training directory and writes the SavedModel.
 
     Args:
@@ -82,6 +85,7 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=N
         seed: int32 dropout seed of serving_default and synthesize_wav (default: hparams random_seed).
         attention_window: None (the run's hparam), [] (off) or [back, ahead], fixed in the SavedModel.
         precision: None (the run's hparam inference_precision), "float32" or "bfloat16", fixed in the SavedModel.
+        griffin_lim_xla: synthesize_wav's Griffin-Lim compiled by XLA (tacotron.griffin_lim.griffin_lim_xla).
     Returns:
         (output_dir, checkpoint_path, seed)
     Raises:
@@ -108,7 +112,8 @@ def export_saved_model(checkpoint_dir, output_dir, seed=None, attention_window=N
         fileio.write_text(phones_path, "\n".join(phone_inventory_lines()) + "\n")
         hparams_path = os.path.join(assets_dir, "hparams.yaml")
         hp.save(hparams_path)
-        module = TacotronExport(model, griffin_lim_from_hparams(hp), seed, phones_path, hparams_path)
+        module = TacotronExport(model, griffin_lim_from_hparams(hp, griffin_lim_xla), seed, phones_path,
+                                hparams_path)
         try:
             tf.saved_model.save(module, staging_dir, signatures=module.signatures())
         except tf.errors.OpError as error:  # e.g. the disk is full
@@ -129,7 +134,8 @@ def main(argv):
     try:
         window = None if FLAGS.attention_window is None else parse_window(FLAGS.attention_window)
         output_dir, checkpoint_path, seed = export_saved_model(FLAGS.checkpoint_dir, FLAGS.output_dir,
-                                                               FLAGS.seed, window, FLAGS.precision)
+                                                               FLAGS.seed, window, FLAGS.precision,
+                                                               FLAGS.griffin_lim_xla)
     except (ModelLoadError, ExportError, ValueError) as error:
         fail(str(error))
     except OSError as error:

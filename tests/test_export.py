@@ -160,6 +160,20 @@ def test_fresh_process_and_session_loader_match_the_checkpoint(exported, tmp_pat
     np.testing.assert_allclose(wav, reference_wav.numpy(), atol=1e-3)
 
 
+def test_griffin_lim_xla_export(exported, tmp_path):
+    output_dir = tmp_path / "xla"
+    export.export_saved_model(exported["run_dir"], str(output_dir), griffin_lim_xla=True)
+    with open(output_dir / "saved_model.pb", "rb") as handle:
+        assert b"_XlaMustCompile" in handle.read()
+    loaded = tf.saved_model.load(str(output_dir))
+    inputs = dict(zip(("phones", "input_lengths"), map(tf.constant, padded_batch())))
+    served = loaded.signatures["serving_default"](**inputs)
+    wav = loaded.signatures["synthesize_wav"](**inputs)["wav"].numpy()
+    reference = griffin_lim_from_hparams(exported["hp"])(served["mel"], served["mel_lengths"])[0].numpy()
+    assert wav.shape == reference.shape
+    np.testing.assert_allclose(wav, reference, atol=1e-5 * np.abs(reference).max())
+
+
 def test_serving_default_is_deterministic_and_batch_independent(exported):
     loaded = tf.saved_model.load(exported["output_dir"])
     serving = loaded.signatures["serving_default"]
