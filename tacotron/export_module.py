@@ -94,7 +94,8 @@ class TacotronExport(tf.Module):
                                   tf.TensorSpec([None], tf.int32, name="input_lengths")])
     def synthesize_wav(self, phones, input_lengths):
         """Returns dict(wav [B, T * hop] float32 zero beyond each length, wav_lengths [B] int32 =
-        mel_lengths * hop) through the in-graph Griffin-Lim, with the export seed for every row."""
+        mel_lengths * hop) through the in-graph Griffin-Lim (each row at its own length, as alone), with the
+        export seed for every row."""
         outputs = self._run(phones, input_lengths, self._export_seeds(input_lengths))
         wav, wav_lengths = self._vocoder(outputs["mel"], outputs["mel_lengths"])
         return {"wav": wav, "wav_lengths": wav_lengths}

@@ -26,7 +26,8 @@ from tacotron.stft import compact_geometry
 from tacotron.stft import compact_synthesis
 from tacotron.stft import edge_reflect_pad
 from tacotron.stft import inverse_window_envelope
-from tacotron.stft import reflect_pad_at
+from tacotron.stft import inverse_window_envelopes
+from tacotron.stft import reflect_index
 from tacotron.stft import trim
 
 _ANGLE_GUARD = 1e-18
@@ -104,13 +105,16 @@ def initial_spectrum(magnitude, n_fft, win_size, initial_phase=None, seed=0):
     return spectrum
 
 
-def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0):
+def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0, lengths=None):
     """Griffin-Lim phase reconstruction, the course's loop (no momentum).
 
     magnitude: [B, T, 1 + n_fft // 2] float32 target STFT magnitude.
     initial_phase: [T, 1 + n_fft // 2] or [B, T, 1 + n_fft // 2] angles in radians, or None for
         random_phase(T, 1 + n_fft // 2, seed).
-    Returns the waveform [B, T * hop_size] float32.
+    lengths: None (every row has T frames), or [B] int32 frames per row: each row is then inverted at its own
+        length, as if alone (random_phase of a shorter length is a prefix of the longer one's).
+    Returns the waveform [B, T * hop_size] float32 (with lengths, row b's first lengths[b] * hop samples are
+    its waveform).
 
     The same arithmetic as istft(magnitude * exp(i angle(stft(...)))) repeated, done cheaper: the frames
     are cut to the window's win_size nonzero samples (their FFT differs from the n_fft frame's by the
@@ -118,6 +122,8 @@ def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=Non
     is taken as spectrum / |spectrum| instead of through angle, cos and sin.
     """
     magnitude = tf.convert_to_tensor(magnitude, tf.float32)
+    if lengths is not None:
+        return _rows_griffin_lim(magnitude, lengths, n_fft, hop_size, win_size, n_iters, initial_phase, seed)
     num_frames = tf.shape(magnitude)[1]
     spectrum = initial_spectrum(magnitude, n_fft, win_size, initial_phase, seed)
     _, pad = compact_geometry(n_fft, win_size)
@@ -138,76 +144,90 @@ def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=Non
 
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_loop(n_fft, hop_size, win_size, n_iters):
-    """griffin_lim's loop under XLA for frame counts padded past the valid ones (see griffin_lim_xla).
+def _row_iterations(magnitude, spectrum, inverse_envelopes, index, n_fft, hop_size, win_size, n_iters):
+    """griffin_lim's loop for rows of their own lengths inside a padded batch.
 
-    The function takes magnitude [B, P, F] float32 (zero beyond the valid frames), spectrum [B, P, F]
-    complex64 (the initial one, zero there too), inverse_envelope [win_size + (P - 1) * hop] float32 (the
-    valid frames' inverse_window_envelope, 1 beyond) and valid_frames (int32 scalar, T > pad / hop + 1);
-    it returns [B, P * hop] float32, whose first T * hop samples are griffin_lim's.
+    magnitude, spectrum: [B, P, F] float32 and complex64 (the initial spectrum), zero beyond each row's frames;
+    inverse_envelopes: stft.inverse_window_envelopes of the rows' lengths, [B, win_size + (P - 1) * hop];
+    index: stft.reflect_index of the rows' (frames - 1) * hop samples, [B, (P - 1) * hop + 2 * pad].
+    Returns [B, P * hop]: each row's first frames * hop samples are griffin_lim's for that row alone (up to
+    float round-off). The zero frames add nothing to the overlap-add and stay zero after each projection;
+    the envelope and the reflection at the end are each row's own.
     """
     _, pad = compact_geometry(n_fft, win_size)
+    window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
+    num_frames = tf.shape(magnitude)[1]
+    inner_length = (num_frames - 1) * hop_size
+
+    def iteration(step, spectrum):
+        signal = trim(compact_synthesis(spectrum, window, inverse_envelopes, n_fft, hop_size), pad, inner_length)
+        padded = tf.gather(tf.pad(signal, [[0, 0], [0, 1]]), index, batch_dims=1)
+        spectrum = project_magnitude(magnitude, compact_analysis(padded, window, n_fft, hop_size, num_frames))
+        spectrum.set_shape(magnitude.shape)
+        return step + 1, spectrum
+
+    _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
+    signal = compact_synthesis(spectrum, window, inverse_envelopes, n_fft, hop_size)
+    return trim(signal, pad, num_frames * hop_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_row_iterations(n_fft, hop_size, win_size, n_iters):
+    """_row_iterations under XLA for these sizes (one function; XLA compiles it once per input shape)."""
     num_bins = n_fft // 2 + 1
     signature = [tf.TensorSpec([None, None, num_bins], tf.float32, name="magnitude"),
                  tf.TensorSpec([None, None, num_bins], tf.complex64, name="spectrum"),
-                 tf.TensorSpec([None], tf.float32, name="inverse_envelope"),
-                 tf.TensorSpec([], tf.int32, name="valid_frames")]
+                 tf.TensorSpec([None, None], tf.float32, name="inverse_envelopes"),
+                 tf.TensorSpec([None, None], tf.int32, name="index")]
 
     @tf.function(input_signature=signature, jit_compile=True)
-    def loop(magnitude, spectrum, inverse_envelope, valid_frames):
-        window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
-        num_frames = tf.shape(magnitude)[1]
-        inner_length = (num_frames - 1) * hop_size
-        valid_length = (valid_frames - 1) * hop_size
+    def iterations(magnitude, spectrum, inverse_envelopes, index):
+        return _row_iterations(magnitude, spectrum, inverse_envelopes, index, n_fft, hop_size, win_size, n_iters)
 
-        def iteration(step, spectrum):
-            signal = compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size)
-            padded = reflect_pad_at(signal[:, pad:pad + inner_length], valid_length, pad)
-            spectrum = project_magnitude(magnitude, compact_analysis(padded, window, n_fft, hop_size, num_frames))
-            spectrum.set_shape(magnitude.shape)
-            return step + 1, spectrum
-
-        _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
-        signal = compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size)
-        return signal[:, pad:pad + num_frames * hop_size]
-
-    return loop
+    return iterations
 
 
-def griffin_lim_xla(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0,
+def _rows_griffin_lim(magnitude, lengths, n_fft, hop_size, win_size, n_iters, initial_phase, seed,
+                      padded_frames=None, jit_compile=False):
+    """griffin_lim for rows of their own lengths (lengths [B] int32), the frames padded with zero magnitude
+    to padded_frames (None: none); with jit_compile under XLA. Returns [B, T * hop_size]."""
+    num_frames = tf.shape(magnitude)[1]
+    lengths = tf.minimum(tf.cast(lengths, tf.int32), num_frames)
+    magnitude = magnitude * tf.sequence_mask(lengths, num_frames, dtype=tf.float32)[:, :, tf.newaxis]
+    spectrum = initial_spectrum(magnitude, n_fft, win_size, initial_phase, seed)
+    total_frames = num_frames if padded_frames is None else padded_frames
+    extra = [[0, 0], [0, total_frames - num_frames], [0, 0]]
+    magnitude, spectrum = tf.pad(magnitude, extra), tf.pad(spectrum, extra)
+    window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
+    inverse_envelopes = inverse_window_envelopes(window, lengths, total_frames, hop_size)
+    _, pad = compact_geometry(n_fft, win_size)
+    index = reflect_index(tf.maximum(lengths - 1, 0) * hop_size, (total_frames - 1) * hop_size, pad)
+    if jit_compile:
+        wav = _compiled_row_iterations(n_fft, hop_size, win_size, n_iters)(magnitude, spectrum, inverse_envelopes,
+                                                                            index)
+    else:
+        wav = _row_iterations(magnitude, spectrum, inverse_envelopes, index, n_fft, hop_size, win_size, n_iters)
+    return wav[:, :num_frames * hop_size]
+
+
+def griffin_lim_xla(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=None, seed=0, lengths=None,
                     bucket_frames=XLA_BUCKET_FRAMES):
     """griffin_lim compiled by XLA, equal to it up to float round-off; arguments and result as griffin_lim's.
 
     XLA fuses the loop's elementwise work (the phase projection, the window products, the overlap-add), which
-    takes about a fifth off on a 2-core Xeon, but it compiles once per input shape (about 0.5 s there). So
-    the frames are padded with zero magnitude up to a multiple of bucket_frames, and the padded loop is made
-    exact: the padded frames stay zero after every projection and add nothing to the overlap-add; the window
-    envelope is the valid frames'; and each iteration's signal is reflected at its valid end
-    (stft.reflect_pad_at), so the valid frames read the same samples as without padding. The initial phase
-    is drawn at the valid length, outside the compiled function, so it is griffin_lim's.
-
-    Inputs of at most pad / hop + 1 frames (3 with the course's sizes) run griffin_lim itself.
+    takes about a fifth off on a 2-core Xeon, but it compiles once per input shape (about 0.2 s there). So
+    the frames are padded with zero magnitude up to a multiple of bucket_frames, and every row is inverted at
+    its own length inside the padded batch (_row_iterations): one compile serves every length of a bucket.
+    The initial phase is drawn at the true length, outside the compiled function, so it is griffin_lim's
+    (XLA's stateless random numbers differ from TensorFlow's).
     """
     magnitude = tf.convert_to_tensor(magnitude, tf.float32)
     num_frames = tf.shape(magnitude)[1]
-    _, pad = compact_geometry(n_fft, win_size)
-
-    def compiled():
-        extra = -num_frames % bucket_frames
-        window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
-        inverse_envelope = tf.pad(inverse_window_envelope(window, num_frames, hop_size), [[0, extra * hop_size]],
-                                  constant_values=1.0)
-        spectrum = initial_spectrum(magnitude, n_fft, win_size, initial_phase, seed)
-        frames = [[0, 0], [0, extra], [0, 0]]
-        loop = _compiled_loop(n_fft, hop_size, win_size, n_iters)
-        wav = loop(tf.pad(magnitude, frames), tf.pad(spectrum, frames), inverse_envelope, num_frames)
-        return wav[:, :num_frames * hop_size]
-
-    def plain():
-        return griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase, seed)
-
-    return tf.cond((num_frames - 1) * hop_size > pad, compiled, plain)
+    if lengths is None:
+        lengths = tf.fill([tf.shape(magnitude)[0]], num_frames)
+    padded_frames = num_frames + (-num_frames % bucket_frames)
+    return _rows_griffin_lim(magnitude, lengths, n_fft, hop_size, win_size, n_iters, initial_phase, seed,
+                             padded_frames=padded_frames, jit_compile=True)
 
 
 class GriffinLim:
@@ -238,7 +258,8 @@ class GriffinLim:
         """mel: [B, T, n_mels] normalised; mel_lengths: [B] int valid frames, or None for all T.
 
         Returns (wav [B, T * hop_size] float32, zero beyond each length; wav_lengths [B] int32 =
-        mel_lengths * hop_size). Frames beyond mel_lengths get zero magnitude before Griffin-Lim.
+        mel_lengths * hop_size). Each row is inverted at its own length, so its wav is the one it gets alone
+        (up to float round-off); a batch whose rows all have T frames runs griffin_lim's plain loop.
         """
         mel = tf.cast(mel, tf.float32)
         batch_size, num_frames = tf.shape(mel)[0], tf.shape(mel)[1]
@@ -248,10 +269,14 @@ class GriffinLim:
 
         amplitude = denormalize_mel(mel, self.max_abs_value, self.min_db, self.ref_level_db)
         magnitude = mel_to_linear(amplitude, tf.constant(self.inverse_mel_basis)) ** self.power
-        magnitude *= tf.sequence_mask(mel_lengths, num_frames, dtype=tf.float32)[:, :, tf.newaxis]
 
-        invert = griffin_lim_xla if self.jit_compile else griffin_lim
-        wav = invert(magnitude, self.n_fft, self.hop_size, self.win_size, self.n_iters, seed=self.seed)
+        sizes = dict(n_fft=self.n_fft, hop_size=self.hop_size, win_size=self.win_size, n_iters=self.n_iters,
+                     seed=self.seed)
+        if self.jit_compile:
+            wav = griffin_lim_xla(magnitude, lengths=mel_lengths, **sizes)
+        else:
+            wav = tf.cond(tf.reduce_all(mel_lengths >= num_frames), lambda: griffin_lim(magnitude, **sizes),
+                          lambda: griffin_lim(magnitude, lengths=mel_lengths, **sizes))
         wav_lengths = mel_lengths * self.hop_size
         wav *= tf.sequence_mask(wav_lengths, num_frames * self.hop_size, dtype=tf.float32)
         return wav, wav_lengths

@@ -158,25 +158,35 @@ def inverse_window_envelope(window, num_frames, hop_size):
     window: [win_size]. Returns [win_size + (num_frames - 1) * hop_size] float32.
     """
     envelope = tf.signal.overlap_and_add(tf.tile(tf.square(window)[tf.newaxis], [num_frames, 1]), hop_size)
+    return _inverse(envelope)
+
+
+def inverse_window_envelopes(window, lengths, num_frames, hop_size):
+    """inverse_window_envelope of each row's first lengths[b] frames, laid over num_frames frames (1 beyond).
+
+    window: [win_size]; lengths: [B] int32 (<= num_frames). Returns [B, win_size + (num_frames - 1) * hop_size].
+    """
+    frames = tf.sequence_mask(lengths, num_frames, dtype=window.dtype)[:, :, tf.newaxis] * tf.square(window)
+    return _inverse(hop_overlap_add(frames, hop_size))
+
+
+def _inverse(envelope):
     return tf.where(envelope > _TINY, 1.0 / tf.where(envelope > _TINY, envelope, 1.0), 1.0)
 
 
-def reflect_pad_at(signal, length, pad):
-    """edge_reflect_pad(signal[:, :length], pad) followed by zeros, with a fixed output shape for any length.
 
-    For a signal whose first `length` samples are valid (the rest is padding), as XLA needs: the end's
-    reflection is read by a slice at a computed start, not by a slice of computed size.
-    signal: [B, N]; length: int32 scalar with pad < length <= N. Returns [B, N + 2 * pad]: the reflection
-    of samples 1..pad, the valid samples, their reflection at the end, then zeros.
+def reflect_index(lengths, total, pad):
+    """Gather indices that reflect-pad each row's valid prefix by pad on both sides, for rows of any length.
+
+    For a signal [B, total] with one zero column appended, tf.gather(that, index, batch_dims=1) gives row b as
+    numpy.pad(signal[b, :lengths[b]], pad, mode="reflect") followed by zeros (all zeros for a length of 0):
+    the reflect_pad of each row at its own length, in one op whose shapes do not depend on the lengths.
+    lengths: [B] int32, each <= total. Returns [B, total + 2 * pad] int32, values in [0, total].
     """
-    batch_size, total = tf.shape(signal)[0], tf.shape(signal)[1]
-    head = tf.reverse(signal[:, 1:pad + 1], axis=[-1])
-    zeros = tf.zeros_like(signal)
-    # mirrored[:, start + n] = signal[:, 2 * length - 2 - n], for start = 2 * total + 1 - 2 * length (>= 1);
-    # the slice ends at 3 * total + pad + 1 - 2 * length <= 3 * total because length > pad.
-    mirrored = tf.concat([zeros, tf.reverse(signal, axis=[-1]), zeros], axis=-1)
-    tail = tf.slice(mirrored, [0, 2 * total + 1 - 2 * length], [batch_size, total + pad])
-    position = tf.range(total + pad)
-    body = tf.pad(signal, [[0, 0], [0, pad]])
-    body = tf.where(position < length, body, tf.where(position < length + pad, tail, tf.zeros_like(tail)))
-    return tf.concat([head, body], axis=-1)
+    lengths = tf.cast(lengths, tf.int32)[:, tf.newaxis]
+    position = tf.range(total + 2 * pad)[tf.newaxis, :] - pad
+    period = tf.maximum(2 * (lengths - 1), 1)
+    index = tf.math.floormod(position, period)
+    index = tf.where(index >= lengths, period - index, index)
+    inside = tf.logical_and(position < lengths + pad, lengths > 0)
+    return tf.where(inside, index, total)

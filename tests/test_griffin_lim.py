@@ -194,10 +194,12 @@ def test_mel_to_wav_lengths_and_masking():
     assert wav.shape == (2, frames * HOP) and wav.dtype == np.float32
     np.testing.assert_array_equal(wav_lengths.numpy(), [frames * HOP, short * HOP])
     assert np.all(wav[1, short * HOP:] == 0.0) and np.abs(wav[1, :short * HOP]).max() > 1e-3
-    # The longest item does not depend on its batch mates; mel_to_wav is the same computation.
+    # No item depends on its batch mates: each is inverted at its own length; mel_to_wav is the same computation.
     alone, alone_lengths = griffin_lim.mel_to_wav(mel[np.newaxis], n_iters=3, **FEATURES)
     np.testing.assert_allclose(wav[0], alone.numpy()[0], atol=1e-6)
     np.testing.assert_array_equal(alone_lengths.numpy(), [frames * HOP])
+    short_alone, _ = griffin_lim.mel_to_wav(mel[np.newaxis, :short], n_iters=3, **FEATURES)
+    np.testing.assert_allclose(wav[1, :short * HOP], short_alone.numpy()[0], atol=1e-6)
 
 
 def test_tf_function_and_saved_model(tmp_path):
@@ -231,15 +233,20 @@ def test_few_iterations_and_single_frame(n_iters):
 
 # ---- the XLA form ----
 
-@pytest.mark.parametrize("length", [401, 450, 600, 800])
-def test_reflect_pad_at_reflects_the_valid_prefix_under_xla(length):
+def test_reflect_index_pads_each_row_at_its_length_under_xla():
     pad, total = 400, 800
-    signal = np.random.default_rng(length).standard_normal((2, total)).astype(np.float32)
-    expected = np.concatenate([np.pad(signal[:, :length], [[0, 0], [pad, pad]], mode="reflect"),
-                               np.zeros((2, total - length), np.float32)], axis=1)
-    compiled = tf.function(lambda signal, length: stft.reflect_pad_at(signal, length, pad), jit_compile=True)
-    np.testing.assert_array_equal(compiled(signal, tf.constant(length)).numpy(), expected)
-    np.testing.assert_array_equal(stft.reflect_pad_at(signal, tf.constant(length), pad).numpy(), expected)
+    lengths = np.array([0, 1, 2, 7, 401, 450, 800], np.int32)
+    signal = np.random.default_rng(7).standard_normal((len(lengths), total)).astype(np.float32)
+    expected = np.zeros((len(lengths), total + 2 * pad), np.float32)
+    for row, length in enumerate(lengths):
+        if length:
+            expected[row, :length + 2 * pad] = np.pad(signal[row, :length], pad, mode="reflect")
+
+    def padded(signal, lengths):
+        return tf.gather(tf.pad(signal, [[0, 0], [0, 1]]), stft.reflect_index(lengths, total, pad), batch_dims=1)
+
+    np.testing.assert_array_equal(padded(signal, lengths).numpy(), expected)
+    np.testing.assert_array_equal(tf.function(padded, jit_compile=True)(signal, lengths).numpy(), expected)
 
 
 def _speech_magnitudes(frames, short):
@@ -251,21 +258,31 @@ def _speech_magnitudes(frames, short):
     return batch
 
 
-@pytest.mark.parametrize("frames", [45, 64])  # padded to the next bucket (64); on a bucket
-def test_griffin_lim_xla_matches_griffin_lim(frames):
-    magnitude = _speech_magnitudes(frames, frames - 9)
-    expected = griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 10).numpy()
-    ours = griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 10).numpy()
-    assert ours.shape == expected.shape == (2, frames * HOP)
-    # Float32 round-off only (XLA fuses and orders the arithmetic its own way); reflecting at the padded end
-    # instead of the valid one changes the last frames by far more than this.
-    np.testing.assert_allclose(ours, expected, atol=1e-5 * np.abs(expected).max())
+@pytest.mark.parametrize("frames", [45, 64])  # XLA pads to the next bucket (64); on a bucket
+def test_rows_of_a_batch_are_inverted_as_if_alone(frames):
+    short = frames - 9
+    magnitude = _speech_magnitudes(frames, short)
+    lengths = np.array([frames, short], np.int32)
+    expected = [griffin_lim.griffin_lim(magnitude[row:row + 1, :length], N_FFT, HOP, WIN, 10).numpy()[0]
+                for row, length in enumerate(lengths)]
+    full_rows = griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 10).numpy()
+    np.testing.assert_allclose(full_rows[0], expected[0], atol=1e-5 * np.abs(expected[0]).max())
+    for rows in (griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 10, lengths=lengths).numpy(),
+                 griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 10, lengths=lengths).numpy()):
+        assert rows.shape == (2, frames * HOP)
+        # Float32 round-off only (XLA fuses and orders the arithmetic its own way). The plain loop on the
+        # batch (reflection and window envelope at the batch's end) is off by far more in the short row.
+        for row, length in enumerate(lengths):
+            np.testing.assert_allclose(rows[row, :length * HOP], expected[row], atol=1e-5 * np.abs(expected[row]).max())
+    batch_end = griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 10).numpy()[1, :short * HOP]
+    assert np.abs(batch_end - expected[1]).max() > 1e-2 * np.abs(expected[1]).max()
 
 
-def test_griffin_lim_xla_runs_griffin_lim_on_a_few_frames():
+def test_griffin_lim_xla_on_a_few_frames():
     magnitude = _speech_magnitudes(3, 2)
-    np.testing.assert_array_equal(griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 4).numpy(),
-                                  griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 4).numpy())
+    expected = griffin_lim.griffin_lim(magnitude, N_FFT, HOP, WIN, 4).numpy()
+    np.testing.assert_allclose(griffin_lim.griffin_lim_xla(magnitude, N_FFT, HOP, WIN, 4).numpy(), expected,
+                               atol=1e-5 * np.abs(expected).max())
 
 
 def test_griffin_lim_vocoder_with_jit_compile_in_a_graph():
