@@ -59,7 +59,7 @@ flags.DEFINE_enum("precision", None, list(INFERENCE_PRECISIONS),
                   "Synthesis with a checkpoint: float32, or bfloat16 for the decoder LSTMs and the post-net "
                   "(faster, slightly different mels; default: the run's hparam inference_precision).")
 flags.DEFINE_bool("griffin_lim_xla", False, "Run Griffin-Lim compiled by XLA: about a fifth faster once compiled, "
-                  "but each new bucket of frame counts compiles first (~0.2 s); pays off over many utterances.")
+                  "but each new bucket of frame counts compiles first (~0.15 s); pays off over many utterances.")
 flags.DEFINE_bool("no_wav", False, "Skip Griffin-Lim: write mels and alignments only (same as --nowav).")
 
 

@@ -215,7 +215,7 @@ def griffin_lim_xla(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase
     """griffin_lim compiled by XLA, equal to it up to float round-off; arguments and result as griffin_lim's.
 
     XLA fuses the loop's elementwise work (the phase projection, the window products, the overlap-add), which
-    takes about a fifth off on a 2-core Xeon, but it compiles once per input shape (about 0.2 s there). So
+    takes about a fifth off on a 2-core Xeon, but it compiles once per input shape (about 0.15 s there). So
     the frames are padded with zero magnitude up to a multiple of bucket_frames, and every row is inverted at
     its own length inside the padded batch (_row_iterations): one compile serves every length of a bucket.
     The initial phase is drawn at the true length, outside the compiled function, so it is griffin_lim's
