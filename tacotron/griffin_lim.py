@@ -129,19 +129,32 @@ def griffin_lim(magnitude, n_fft, hop_size, win_size, n_iters, initial_phase=Non
     _, pad = compact_geometry(n_fft, win_size)
     window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
     inverse_envelope = inverse_window_envelope(window, num_frames, hop_size)
+    return _iterate(magnitude, spectrum, inverse_envelope, lambda signal: edge_reflect_pad(signal, pad),
+                    n_fft, hop_size, win_size, n_iters)
+
+
+def _iterate(magnitude, spectrum, inverse_envelope, pad_signal, n_fft, hop_size, win_size, n_iters):
+    """The loop of both forms: n_iters times overlap-add, reflect-pad, re-analyse and project; then overlap-add.
+
+    magnitude, spectrum: [B, T, F] float32 and complex64 (the initial spectrum); inverse_envelope: [win_size +
+    (T - 1) * hop] (stft.inverse_window_envelope) or one per row, [B, that]; pad_signal: signal [B, (T - 1) * hop]
+    -> [B, (T - 1) * hop + 2 * pad], its reflect padding by compact_geometry's pad. Returns [B, T * hop].
+    """
+    _, pad = compact_geometry(n_fft, win_size)
+    window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
+    num_frames = tf.shape(magnitude)[1]
     inner_length = (num_frames - 1) * hop_size
 
     def iteration(step, spectrum):
         signal = trim(compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size), pad, inner_length)
-        padded = edge_reflect_pad(signal, pad)
-        spectrum = project_magnitude(magnitude, compact_analysis(padded, window, n_fft, hop_size, num_frames))
+        spectrum = project_magnitude(
+            magnitude, compact_analysis(pad_signal(signal), window, n_fft, hop_size, num_frames))
         spectrum.set_shape(magnitude.shape)
         return step + 1, spectrum
 
     _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
     signal = compact_synthesis(spectrum, window, inverse_envelope, n_fft, hop_size)
     return trim(signal, pad, num_frames * hop_size)
-
 
 
 def _row_iterations(magnitude, spectrum, inverse_envelopes, index, n_fft, hop_size, win_size, n_iters):
@@ -154,21 +167,10 @@ def _row_iterations(magnitude, spectrum, inverse_envelopes, index, n_fft, hop_si
     float round-off). The zero frames add nothing to the overlap-add and stay zero after each projection;
     the envelope and the reflection at the end are each row's own.
     """
-    _, pad = compact_geometry(n_fft, win_size)
-    window = tf.signal.hann_window(win_size, periodic=True, dtype=tf.float32)
-    num_frames = tf.shape(magnitude)[1]
-    inner_length = (num_frames - 1) * hop_size
+    def pad_signal(signal):
+        return tf.gather(tf.pad(signal, [[0, 0], [0, 1]]), index, batch_dims=1)
 
-    def iteration(step, spectrum):
-        signal = trim(compact_synthesis(spectrum, window, inverse_envelopes, n_fft, hop_size), pad, inner_length)
-        padded = tf.gather(tf.pad(signal, [[0, 0], [0, 1]]), index, batch_dims=1)
-        spectrum = project_magnitude(magnitude, compact_analysis(padded, window, n_fft, hop_size, num_frames))
-        spectrum.set_shape(magnitude.shape)
-        return step + 1, spectrum
-
-    _, spectrum = tf.while_loop(lambda step, _: step < n_iters, iteration, (tf.constant(0), spectrum))
-    signal = compact_synthesis(spectrum, window, inverse_envelopes, n_fft, hop_size)
-    return trim(signal, pad, num_frames * hop_size)
+    return _iterate(magnitude, spectrum, inverse_envelopes, pad_signal, n_fft, hop_size, win_size, n_iters)
 
 
 @functools.lru_cache(maxsize=None)
