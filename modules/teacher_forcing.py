@@ -3,7 +3,7 @@
 Inside a tf.while_loop, the gradient of a weight used at every step is the sum of one outer product per step:
 TensorFlow forms each step's [D + units, 4 units] matrix and adds it to an accumulator, 200 times per batch
 at r = 2, which costs more memory traffic than the whole forward pass (benchmarks/README.md, "Profile").
-Here each LSTM's gate pre-activations get a zero "ghost" tensor added, read from a TensorArray: the gradient
+Here each LSTM's gate pre-activations get a zero "ghost" tensor added, popped from a TensorList: the gradient
 of the ghost is the pre-activations' gradient at every step, and the kernel's gradient is one product after
 the loop. The loop keeps the LSTM states unit-major (modules/rnn_cells.py): the ghosts are [T_dec, 4 units, B],
 stacked_t = [LSTM input, previous h] is [D + units, B] and written out by the loop, and for the kernel stored
@@ -111,26 +111,41 @@ def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, traini
     # Inside the loop the memory only forms the attention context (alignments x memory); its gradient
     # through the context is formed after the loop from the context ghost's, so none is accumulated here.
     loop_memory = tf.stop_gradient(memory)
-    # Per-step tensors are read from TensorArrays, not sliced: the gradient of a slice of a tensor held by the
-    # loop is a full-size tensor added up at every step (quadratic in the steps), a TensorArray's is one write.
-    input_array = tf.TensorArray(inputs.dtype, size=num_steps).unstack(inputs)
-    lstm_ghost_arrays = [tf.TensorArray(ghost.dtype, size=num_steps).unstack(ghost) for ghost in ghosts["lstm"]]
-    context_ghost_array = tf.TensorArray(tf.float32, size=num_steps).unstack(ghosts["context"])
+    # Per-step tensors are popped from TensorLists that hold them last step first. The gradient of a pop is one
+    # push onto the gradient's list, O(1) per step. A TensorArray read's gradient is a full-length list added to
+    # the accumulated one at every step, O(T_dec) per step; the gradient of a slice of a tensor held by the loop
+    # is a full-size tensor added up at every step.
+    per_step = [inputs] + ghosts["lstm"] + [ghosts["context"]]
+    step_lists = [_step_list(tensor) for tensor in per_step]
     # [RNN output, context] is float32 under every policy (the LSTM states and outputs are, modules/rnn_cells.py).
     arrays = (tf.TensorArray(tf.float32, size=num_steps), [tf.TensorArray(kernel.dtype, size=num_steps)
                                                       for kernel, _ in kernels])
 
-    def body(step, state, projection_ta, stacked_tas):
-        step_ghosts = dict(lstm=[array.read(step) for array in lstm_ghost_arrays],
-                           context=context_ghost_array.read(step))
+    def body(step, state, projection_ta, stacked_tas, step_lists):
+        popped = [_pop(handle, tensor) for handle, tensor in zip(step_lists, per_step)]
+        step_lists = [handle for handle, _ in popped]
+        step_input, *lstm_ghosts, context_ghost = [item for _, item in popped]
         (projection_input, stacked), state = cell.call(
-            input_array.read(step), state=state, memory=loop_memory, processed_memory=processed,
-            memory_lengths=memory_lengths, training=training, fused_kernels=kernels, ghosts=step_ghosts,
-            project=False)
+            step_input, state=state, memory=loop_memory, processed_memory=processed,
+            memory_lengths=memory_lengths, training=training, fused_kernels=kernels,
+            ghosts=dict(lstm=lstm_ghosts, context=context_ghost), project=False)
         stacked_tas = [array.write(step, value) for array, value in zip(stacked_tas, stacked)]
-        return step + 1, state, projection_ta.write(step, projection_input), stacked_tas
+        return step + 1, state, projection_ta.write(step, projection_input), stacked_tas, step_lists
 
-    _, state, projection_ta, stacked_tas = tf.while_loop(
-        lambda step, *_: step < num_steps, body, (tf.constant(0), state) + arrays, maximum_iterations=num_steps)
+    _, state, projection_ta, stacked_tas, _ = tf.while_loop(
+        lambda step, *_: step < num_steps, body, (tf.constant(0), state) + arrays + (step_lists,),
+        maximum_iterations=num_steps)
     outputs = (projection_ta.stack(), state.alignment_history.stack())
     return outputs, [array.stack() for array in stacked_tas]
+
+
+def _step_list(tensor):
+    """A TensorList of the T_dec slices of `tensor` [T_dec, ...], last step first, so that step t pops slice t."""
+    return tf.raw_ops.TensorListFromTensor(tensor=tf.reverse(tensor, [0]), element_shape=tf.shape(tensor)[1:])
+
+
+def _pop(handle, like):
+    """(the list without its last element, that element [...]): one step's slice of `like` [T_dec, ...]."""
+    handle, item = tf.raw_ops.TensorListPopBack(input_handle=handle, element_shape=tf.shape(like)[1:],
+                                                element_dtype=like.dtype)
+    return handle, tf.ensure_shape(item, like.shape[1:])
