@@ -63,6 +63,7 @@ import hparams as hparams_lib  # noqa: E402  (after the sys.path line, to run as
 from benchmarks import train_speed  # noqa: E402  (defines --batch_size --input_length --output_frames ...)
 from benchmarks.peak_memory import peak_rss_mb  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
+from tacotron.synthesis import infer_function  # noqa: E402
 from tacotron.trainer import build_trainer  # noqa: E402
 from tacotron.trainer import set_mixed_precision  # noqa: E402
 from text.phones_mix import NUM_IDS  # noqa: E402
@@ -203,7 +204,7 @@ def compare_synthesis(peer_coqui, batch):
     hp = our_hparams(max_frames_per_phone=frames_per_phone, stop_threshold=STOP_THRESHOLD)
     keras.utils.set_random_seed(hp.random_seed)
     model = create_model(hp)
-    infer = tf.function(lambda phones, lengths, seeds: model.infer(phones, lengths, seeds=seeds))
+    infer = infer_function(model, frozen=True)  # what synthesize.py runs on a restored checkpoint
     phones = batch["phones"][:1]  # [1, T_in]
     peer_phones = phones.numpy()
     lengths, seeds = tf.constant([FLAGS.input_length]), tf.constant([FLAGS.seed])

@@ -8,7 +8,8 @@ RTF = wall-clock seconds spent / seconds of audio produced (frames x hop / sampl
 batch); lower is faster, < 1 is faster than real time. Every timing is warm (the tf.function is traced and
 run once first) and the fastest of `--repeats` runs is reported.
 
-Acoustic model: `Tacotron.infer` (encoder, free-running decoder, post-net) in a tf.function, on seeded
+Acoustic model: `Tacotron.infer` (encoder, free-running decoder, post-net) in the tf.function synthesize.py
+runs on a checkpoint (`tacotron.synthesis.infer_function`, decoder kernels made once), on seeded
 random phones, every utterance `--input_length` long. The models are untrained, so their stop token means
 nothing: by default (`--stop_threshold 0.999999`) it is ignored in effect and every utterance decodes to
 its step limit, `--max_frames_per_phone` x phones (about 8 frames per phone is typical of Biaobei); the
@@ -40,6 +41,7 @@ from tacotron.inference import load_model  # noqa: E402
 from tacotron import griffin_lim  # noqa: E402
 from tacotron.model import create_model  # noqa: E402
 from tacotron.griffin_lim import griffin_lim_from_hparams  # noqa: E402
+from tacotron.synthesis import infer_function  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("preset", "both", list(hparams_lib.PRESETS) + ["both"], "Acoustic model size(s) to time.")
@@ -76,9 +78,7 @@ def synthetic_phones(batch_size, input_length, seed):
 def time_acoustic(model, hp, batch_size):
     """Returns dict(seconds, frames, audio_seconds, at_limit, outputs) of one warm `infer` call on
     `batch_size` rows (outputs: the last call's numpy dict)."""
-    infer = tf.function(lambda phones, lengths, seeds: model.infer(phones, lengths, seeds=seeds),
-                        input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32),
-                                         tf.TensorSpec([None], tf.int32)])
+    infer = infer_function(model, frozen=True)  # what synthesize.py runs on a restored checkpoint
     phones = tf.constant(synthetic_phones(batch_size, FLAGS.input_length, FLAGS.seed))
     lengths = tf.fill([batch_size], FLAGS.input_length)
     seeds = tf.range(batch_size) + FLAGS.seed

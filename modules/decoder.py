@@ -120,11 +120,12 @@ class TacotronDecoder(keras.layers.Layer):
                                             self.compute_dtype, num_steps=num_steps)
         return batch_size, processed, state
 
-    def _fused_kernels(self, memory, precision):
-        """The decoder LSTMs' stacked kernels (StackedZoneoutLSTM.fused_kernels), made once per call before
-        the loop; builds the LSTMs first if no step has run yet. memory: [B, T_in, D_mem]."""
+    def fused_kernels(self, precision, memory_dim):
+        """The decoder LSTMs' stacked kernels (StackedZoneoutLSTM.fused_kernels) from the current weights, made
+        once per call before the loop, or once for many calls of `infer` (its `fused_kernels`); builds the LSTMs
+        first if no step has run yet. memory_dim: D_mem, the encoder output width."""
         if not self.cell.rnn.built:
-            self.cell.rnn.build((None, self._config["prenet_units"][-1] + memory.shape[-1]))
+            self.cell.rnn.build((None, self._config["prenet_units"][-1] + memory_dim))
         return self.cell.rnn.fused_kernels(precision)
 
     def _finish(self, frames, stops, alignments, batch_size):
@@ -149,7 +150,7 @@ class TacotronDecoder(keras.layers.Layer):
         inputs = self.prenet(teacher_forcing_inputs(targets, self.outputs_per_step), training=training)
         inputs = tf.transpose(inputs, [1, 0, 2])  # [T_dec, B, P]
         num_steps = tf.shape(inputs)[0]
-        kernels = self._fused_kernels(memory, "float32")
+        kernels = self.fused_kernels("float32", memory.shape[-1])
 
         def initial(memory):
             _, processed, state = self._initial(memory, memory_lengths, num_steps)
@@ -160,7 +161,7 @@ class TacotronDecoder(keras.layers.Layer):
         frames, stops, alignments = self._finish(frames, stops, alignments, tf.shape(memory)[0])
         return {"frames": frames, "stop_logits": stops, "alignments": alignments}
 
-    def infer(self, memory, memory_lengths, seeds=None, attention_window=None):
+    def infer(self, memory, memory_lengths, seeds=None, attention_window=None, fused_kernels=None):
         """Free-running decoding.
 
         Args:
@@ -168,12 +169,16 @@ class TacotronDecoder(keras.layers.Layer):
             seeds: optional [B] int32, one pre-net dropout seed per sequence: with it each sequence's
                 output is independent of the batch it is decoded in.
             attention_window: None (the layer's own), [] (off) or [back, ahead].
+            fused_kernels: None (made here from the current weights), or
+                `fused_kernels(self.inference_precision, D_mem)` made earlier from weights that have not
+                changed since (they are [4 units, D + units] per layer and cost ~10 ms to make at each call).
         Returns:
             dict(frames [B, T, n_mels] (zero beyond each length), stop_logits [B, T],
                  alignments [B, T / r, T_in], mel_lengths [B] int32, hit_max_steps [B] bool)
         """
         batch_size, processed, state = self._initial(memory, memory_lengths)
-        fused_kernels = self._fused_kernels(memory, self.inference_precision)
+        if fused_kernels is None:
+            fused_kernels = self.fused_kernels(self.inference_precision, memory.shape[-1])
         state = self.cell.loop_state(state, fused_kernels)
         window = self.attention_window if attention_window is None else check_window(
             attention_window, self._config["attention_config"]["attention_type"])

@@ -60,13 +60,22 @@ class Tacotron(keras.Model):
         return {"mel_before": decoded["frames"], "mel_after": mel_after,
                 "stop_logits": decoded["stop_logits"], "alignments": decoded["alignments"]}
 
-    def infer(self, phones, input_lengths, seeds=None, attention_window=None):
+    def inference_kernels(self):
+        """The decoder LSTMs' kernels in the layout and precision `infer` uses, from the weights as they are
+        now (TacotronDecoder.fused_kernels): a list of [4 units, D + units] tensors. Made once and passed to
+        every `infer` call while the weights stay unchanged (tacotron.synthesis.infer_function, frozen=True),
+        they spare each call stacking, casting and transposing ~60 MB of weights."""
+        return self.decoder.fused_kernels(self.decoder.inference_precision, self.encoder.output_dim)
+
+    def infer(self, phones, input_lengths, seeds=None, attention_window=None, decoder_kernels=None):
         """Free-running synthesis (both pre-nets keep their dropout on, as in the course; seed it with `seeds`).
 
         Args:
             phones: [B, T_in] int32; input_lengths: [B] int32.
             seeds: optional [B] int32 per-utterance dropout seeds (batch-independent results).
             attention_window: None (the hparam's), [] (off) or [back, ahead] (see TacotronDecoder).
+            decoder_kernels: None (made from the current weights at each call), or `inference_kernels()` made
+                earlier from the same weights.
         Returns:
             dict(mel [B, T, n_mels] zero beyond each length, mel_lengths [B], stop_probabilities [B, T],
                  alignments [B, T / r, T_in], hit_max_steps [B] bool)
@@ -76,7 +85,8 @@ class Tacotron(keras.Model):
             # Decoder steps fold step >= 0 into each seed; the encoder pre-net takes the otherwise unused -1.
             encoder_seeds = tf.stack([seeds, tf.fill(tf.shape(seeds), -1)], axis=1)
         memory = self.encoder(phones, input_lengths, training=False, seeds=encoder_seeds)
-        decoded = self.decoder.infer(memory, input_lengths, seeds=seeds, attention_window=attention_window)
+        decoded = self.decoder.infer(memory, input_lengths, seeds=seeds, attention_window=attention_window,
+                                     fused_kernels=decoder_kernels)
         frames = decoded["frames"]
         mask = tf.sequence_mask(decoded["mel_lengths"], tf.shape(frames)[1])
         if self.decoder.inference_precision == "float32":

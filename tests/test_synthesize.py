@@ -109,6 +109,25 @@ def test_batched_synthesis_matches_one_by_one(synthesizer):
         np.testing.assert_allclose(result.wav, single.wav, atol=1e-3)
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_frozen_kernels_give_the_same_outputs_from_the_weights_of_their_making(tiny_hparams, precision):
+    hp = tiny_hparams(SETTINGS + f",inference_precision={precision}")
+    keras.utils.set_random_seed(0)
+    model = create_model(hp)
+    ids = phones_to_ids(PHONES["long"].split())
+    args = (tf.constant([ids]), tf.constant([len(ids)]), tf.constant([3]))
+    weights = len(model.weights)
+    live = synthesis.infer_function(model)
+    frozen = synthesis.infer_function(model, frozen=True)
+    assert len(model.weights) == weights  # the frozen kernels are not the model's (nor its checkpoints')
+    before = live(*args)["mel"].numpy()
+    np.testing.assert_array_equal(frozen(*args)["mel"].numpy(), before)
+    for cell in model.decoder.cell.rnn.cells:
+        cell.cell.recurrent_kernel.assign(cell.cell.recurrent_kernel * 0.5)
+    assert not np.allclose(live(*args)["mel"].numpy(), before, atol=1e-3)  # follows the weights
+    np.testing.assert_array_equal(frozen(*args)["mel"].numpy(), before)  # keeps those it was made from
+
+
 def test_new_lengths_do_not_retrace(synthesizer):
     synthesizer.synthesize_batch(utterances("short", "long"))
     synthesizer.synthesize_batch(utterances("medium", "longer", "short"))
