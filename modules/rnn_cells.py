@@ -189,6 +189,10 @@ class StackedZoneoutLSTM(keras.layers.Layer):
         """One ZoneoutLSTMCell.fused_kernel per layer (make them outside the decoder loop)."""
         return [cell.fused_kernel(precision) for cell in self.cells]
 
+    def kernel_weights(self):
+        """The variables fused_kernels are made from: each layer's kernel and recurrent kernel."""
+        return [weight for cell in self.cells for weight in (cell.cell.kernel, cell.cell.recurrent_kernel)]
+
     def loop_states(self, states, fused_kernels):
         """Batch-major states [[h_l, c_l] per layer, each [B, units[l]]] in the layout a step with these fused
         kernels keeps them in (is_unit_major: each transposed to [units[l], B]; else unchanged). Once, before

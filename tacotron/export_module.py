@@ -12,6 +12,11 @@ Each row depends only on its own phones and seed, never on the rest of the batch
 Keras 3 keeps sub-layers in plain Python lists, which TensorFlow's object tracking does not follow, so the
 model's variables are attached to the module explicitly (`model_variables`); the model object itself is
 only closed over by the functions and is not part of the saved object graph.
+
+The decoder LSTMs' kernels are saved once, in the layout and precision inference reads them in
+(`Tacotron.inference_kernels`, `decoder_kernels`), instead of their training layout, which every call would
+otherwise stack, cast and transpose again (~60 MB, 5-7 % of a batch-1 call). The SavedModel keeps its size in
+float32 and is ~30 MB smaller when exported in bfloat16.
 """
 import tensorflow as tf
 
@@ -55,7 +60,10 @@ class TacotronExport(tf.Module):
 
     def __init__(self, model, vocoder, seed, phones_path, hparams_path):
         super().__init__(name="tacotron_export")
-        self.model_variables = backing_variables(model.weights)
+        replaced = {id(weight) for weight in model.inference_kernel_sources()}
+        self.model_variables = backing_variables([weight for weight in model.weights if id(weight) not in replaced])
+        self.decoder_kernels = [tf.Variable(kernel, trainable=False, name="decoder_kernel")
+                                for kernel in model.inference_kernels()]
         self.seed = tf.Variable(seed, dtype=tf.int32, trainable=False, name="seed")
         self.phones_file = tf.saved_model.Asset(phones_path)
         self.hparams_file = tf.saved_model.Asset(hparams_path)
@@ -64,7 +72,8 @@ class TacotronExport(tf.Module):
 
     def _run(self, phones, input_lengths, seeds):
         """phones: [B, T_in] int32; input_lengths: [B] int32; seeds: [B] int32."""
-        outputs = self._infer(phones, input_lengths, seeds=seeds)
+        outputs = self._infer(phones, input_lengths, seeds=seeds,
+                              decoder_kernels=[kernel.read_value() for kernel in self.decoder_kernels])
         return {"mel": tf.cast(outputs["mel"], tf.float32),
                 "mel_lengths": tf.cast(outputs["mel_lengths"], tf.int32),
                 "alignments": tf.cast(outputs["alignments"], tf.float32),

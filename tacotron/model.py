@@ -67,6 +67,11 @@ class Tacotron(keras.Model):
         they spare each call stacking, casting and transposing ~60 MB of weights."""
         return self.decoder.fused_kernels(self.decoder.inference_precision, self.encoder.output_dim)
 
+    def inference_kernel_sources(self):
+        """The weights `inference_kernels` are made from (the decoder LSTMs' kernels and recurrent kernels);
+        `infer` reads nothing else of them when given those kernels."""
+        return self.decoder.cell.rnn.kernel_weights()
+
     def infer(self, phones, input_lengths, seeds=None, attention_window=None, decoder_kernels=None):
         """Free-running synthesis (both pre-nets keep their dropout on, as in the course; seed it with `seeds`).
 
