@@ -171,7 +171,8 @@ class TacotronDecoder(keras.layers.Layer):
             attention_window: None (the layer's own), [] (off) or [back, ahead].
             fused_kernels: None (made here from the current weights), or
                 `fused_kernels(self.inference_precision, D_mem)` made earlier from weights that have not
-                changed since (they are [4 units, D + units] per layer and cost ~10 ms to make at each call).
+                changed since, as tensors or variables (they are [4 units, D + units] per layer and cost ~10 ms
+                to make at each call).
         Returns:
             dict(frames [B, T, n_mels] (zero beyond each length), stop_logits [B, T],
                  alignments [B, T / r, T_in], mel_lengths [B] int32, hit_max_steps [B] bool)
@@ -179,6 +180,8 @@ class TacotronDecoder(keras.layers.Layer):
         batch_size, processed, state = self._initial(memory, memory_lengths)
         if fused_kernels is None:
             fused_kernels = self.fused_kernels(self.inference_precision, memory.shape[-1])
+        else:  # read once here, not at every step
+            fused_kernels = [tf.convert_to_tensor(kernel) for kernel in fused_kernels]
         state = self.cell.loop_state(state, fused_kernels)
         window = self.attention_window if attention_window is None else check_window(
             attention_window, self._config["attention_config"]["attention_type"])

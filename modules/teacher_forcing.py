@@ -117,12 +117,14 @@ def _loop(cell, initial, memory, memory_lengths, inputs, kernels, ghosts, traini
     # is a full-size tensor added up at every step.
     per_step = [inputs] + ghosts["lstm"] + [ghosts["context"]]
     step_lists = [_step_list(tensor) for tensor in per_step]
+    # What a pop needs of each tensor, taken once here rather than at every step.
+    elements = [(tf.shape(tensor)[1:], tensor.dtype, tensor.shape[1:]) for tensor in per_step]
     # [RNN output, context] is float32 under every policy (the LSTM states and outputs are, modules/rnn_cells.py).
     arrays = (tf.TensorArray(tf.float32, size=num_steps), [tf.TensorArray(kernel.dtype, size=num_steps)
                                                       for kernel, _ in kernels])
 
     def body(step, state, projection_ta, stacked_tas, step_lists):
-        popped = [_pop(handle, tensor) for handle, tensor in zip(step_lists, per_step)]
+        popped = [_pop(handle, *element) for handle, element in zip(step_lists, elements)]
         step_lists = [handle for handle, _ in popped]
         step_input, *lstm_ghosts, context_ghost = [item for _, item in popped]
         (projection_input, stacked), state = cell.call(
@@ -144,8 +146,9 @@ def _step_list(tensor):
     return tf.raw_ops.TensorListFromTensor(tensor=tf.reverse(tensor, [0]), element_shape=tf.shape(tensor)[1:])
 
 
-def _pop(handle, like):
-    """(the list without its last element, that element [...]): one step's slice of `like` [T_dec, ...]."""
-    handle, item = tf.raw_ops.TensorListPopBack(input_handle=handle, element_shape=tf.shape(like)[1:],
-                                                element_dtype=like.dtype)
-    return handle, tf.ensure_shape(item, like.shape[1:])
+def _pop(handle, element_shape, dtype, static_shape):
+    """(the list without its last element, that element): one step's slice, of `element_shape` (an int32
+    tensor; its static form `static_shape`) and `dtype`."""
+    handle, item = tf.raw_ops.TensorListPopBack(input_handle=handle, element_shape=element_shape,
+                                                element_dtype=dtype)
+    return handle, tf.ensure_shape(item, static_shape)

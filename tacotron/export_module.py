@@ -62,8 +62,7 @@ class TacotronExport(tf.Module):
         super().__init__(name="tacotron_export")
         replaced = {id(weight) for weight in model.inference_kernel_sources()}
         self.model_variables = backing_variables([weight for weight in model.weights if id(weight) not in replaced])
-        self.decoder_kernels = [tf.Variable(kernel, trainable=False, name="decoder_kernel")
-                                for kernel in model.inference_kernels()]
+        self.decoder_kernels = model.frozen_inference_kernels()
         self.seed = tf.Variable(seed, dtype=tf.int32, trainable=False, name="seed")
         self.phones_file = tf.saved_model.Asset(phones_path)
         self.hparams_file = tf.saved_model.Asset(hparams_path)
@@ -72,8 +71,7 @@ class TacotronExport(tf.Module):
 
     def _run(self, phones, input_lengths, seeds):
         """phones: [B, T_in] int32; input_lengths: [B] int32; seeds: [B] int32."""
-        outputs = self._infer(phones, input_lengths, seeds=seeds,
-                              decoder_kernels=[kernel.read_value() for kernel in self.decoder_kernels])
+        outputs = self._infer(phones, input_lengths, seeds=seeds, decoder_kernels=self.decoder_kernels)
         return {"mel": tf.cast(outputs["mel"], tf.float32),
                 "mel_lengths": tf.cast(outputs["mel_lengths"], tf.int32),
                 "alignments": tf.cast(outputs["alignments"], tf.float32),

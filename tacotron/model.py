@@ -67,6 +67,11 @@ class Tacotron(keras.Model):
         they spare each call stacking, casting and transposing ~60 MB of weights."""
         return self.decoder.fused_kernels(self.decoder.inference_precision, self.encoder.output_dim)
 
+    def frozen_inference_kernels(self):
+        """`inference_kernels()` copied into non-trainable variables, for a caller to hold and pass to every
+        `infer` call (the model does not track them: its checkpoints do not change)."""
+        return [tf.Variable(kernel, trainable=False, name="decoder_kernel") for kernel in self.inference_kernels()]
+
     def inference_kernel_sources(self):
         """The weights `inference_kernels` are made from (the decoder LSTMs' kernels and recurrent kernels);
         `infer` reads nothing else of them when given those kernels."""
@@ -79,8 +84,8 @@ class Tacotron(keras.Model):
             phones: [B, T_in] int32; input_lengths: [B] int32.
             seeds: optional [B] int32 per-utterance dropout seeds (batch-independent results).
             attention_window: None (the hparam's), [] (off) or [back, ahead] (see TacotronDecoder).
-            decoder_kernels: None (made from the current weights at each call), or `inference_kernels()` made
-                earlier from the same weights.
+            decoder_kernels: None (made from the current weights at each call), or `inference_kernels()` or
+                `frozen_inference_kernels()` made earlier from the same weights.
         Returns:
             dict(mel [B, T, n_mels] zero beyond each length, mel_lengths [B], stop_probabilities [B, T],
                  alignments [B, T / r, T_in], hit_max_steps [B] bool)

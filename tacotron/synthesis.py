@@ -76,13 +76,11 @@ def infer_function(model, frozen=False):
     signature = [tf.TensorSpec([None, None], tf.int32, name="phones"),
                  tf.TensorSpec([None], tf.int32, name="input_lengths"),
                  tf.TensorSpec([None], tf.int32, name="seeds")]
-    # Held by this closure only, not by the model: checkpoints and SavedModels do not see them.
-    kernels = [tf.Variable(kernel, trainable=False) for kernel in model.inference_kernels()] if frozen else None
+    kernels = model.frozen_inference_kernels() if frozen else None  # held by this closure only
 
     @tf.function(input_signature=signature)
     def infer(phones, input_lengths, seeds):
-        decoder_kernels = None if kernels is None else [tf.convert_to_tensor(kernel) for kernel in kernels]
-        return model.infer(phones, input_lengths, seeds=seeds, decoder_kernels=decoder_kernels)
+        return model.infer(phones, input_lengths, seeds=seeds, decoder_kernels=kernels)
 
     return infer
 
