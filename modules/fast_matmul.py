@@ -24,7 +24,11 @@ MatMul through a GEMM routine and Einsum through oneDNN's matmul primitive. With
 for MatMul. At batch 1 MatMul's matrix-vector path wins, 0.69 against 1.03 ms, and so it does for kernels
 under about half a million weights (the small preset's [512, 320]: 46 against 84 us at batch 16). In bfloat16
 Einsum is no faster forward and slower for the input gradient (0.99 against 0.80 ms), so MatMul stays
-(benchmarks/README.md, "Sixth round").
+(benchmarks/README.md, "Sixth round"). The form is picked when tracing: MatMul only for a batch known to be 1.
+A tf.cond on the batch size at every decoder step cost 5 % of a batch-1 synthesis, so a caller that may meet a
+batch of 1 without knowing it traces that case apart, once, outside its loop (`depends_on_batch_size`;
+TacotronDecoder.infer). Training with an unknown batch size runs Einsum, right for every batch but 1
+("Ninth round").
 """
 import tensorflow as tf
 
@@ -65,28 +69,23 @@ def unit_major_matmul_input_gradient_only(x_t, w_t, w):
     return unit_major_product(w_t, x_t), gradient
 
 
+def depends_on_batch_size(w_t):
+    """True when unit_major_product's form for this kernel depends on the batch size (float32, at least
+    EINSUM_MIN_WEIGHTS weights): MatMul at batch 1, Einsum otherwise. w_t: [D_out, D_in]."""
+    weights = w_t.shape.num_elements()
+    return w_t.dtype == tf.float32 and weights is not None and weights >= EINSUM_MIN_WEIGHTS
+
+
 def unit_major_product(w_t, x_t):
-    """w_t @ x_t in the fastest form for its dtype, size and batch size: for a float32 kernel of at least
-    EINSUM_MIN_WEIGHTS weights, Einsum for a batch of 2 or more and MatMul for a batch of 1, picked when tracing
-    if the batch size is known, else by a tf.cond (about 0.01 ms); MatMul otherwise. The same product either
-    way (round-off aside).
+    """w_t @ x_t in the fastest form for its dtype, size and batch size, picked when tracing: for a float32
+    kernel of at least EINSUM_MIN_WEIGHTS weights, MatMul for a batch known to be 1 and Einsum otherwise (a
+    batch of 2 or more, or unknown); MatMul for other kernels. The same product either way (round-off aside).
 
     Args:
         w_t: [D_out, D_in]; x_t: [D_in, B].
     Returns:
         [D_out, B]
     """
-    weights = w_t.shape.num_elements()
-    if w_t.dtype != tf.float32 or weights is None or weights < EINSUM_MIN_WEIGHTS:
-        return tf.matmul(w_t, x_t)
-
-    def by_einsum():
+    if depends_on_batch_size(w_t) and x_t.shape[1] != 1:
         return tf.einsum("oi,ib->ob", w_t, x_t)
-
-    def by_matmul():
-        return tf.matmul(w_t, x_t)
-
-    batch_size = x_t.shape[1]
-    if batch_size is not None:
-        return by_matmul() if batch_size == 1 else by_einsum()
-    return tf.cond(tf.shape(x_t)[1] > 1, by_einsum, by_matmul)
+    return tf.matmul(w_t, x_t)

@@ -153,6 +153,46 @@ def test_a_window_is_refused_for_gmm_and_malformed_windows():
     assert _decoder("gmm").attention_window is None
 
 
+def _lstm_product_ops(graph_def):
+    """{while-loop body name: the op types of its decoder-LSTM products and conds} in a traced graph, for the
+    bodies that hold any (not the pre-net's noise loops, for one)."""
+    bodies = {}
+    for function in graph_def.library.function:
+        ops = {node.op for node in function.node_def
+               if node.op in ("If", "StatelessIf") or ("zoneout_lstm" in node.name and node.op in ("MatMul", "Einsum"))}
+        if "while_body" in function.signature.name and ops:
+            bodies[function.signature.name] = ops
+    return bodies
+
+
+@pytest.mark.parametrize("rnn_units, loop_forms", [
+    ([256], [{"Einsum"}, {"MatMul"}]),  # its kernel, [1024, 760 + 8 + 256], has EINSUM_MIN_WEIGHTS weights
+    ([8], [{"MatMul"}])])
+def test_free_running_traces_a_batch_of_one_apart_when_the_products_depend_on_the_batch_size(rnn_units, loop_forms):
+    """Traced for an unknown batch size, `infer` holds one loop for a batch of one (MatMul) and one for any other
+    batch (Einsum), picked once by a tf.cond, and no cond inside a loop; with small kernels (MatMul at every
+    batch size) one loop. Each gives what a trace that knows the batch size gives, bit for bit."""
+    from modules.fast_matmul import EINSUM_MIN_WEIGHTS
+    assert 4 * 256 * (760 + 8 + 256) == EINSUM_MIN_WEIGHTS
+    tf.random.set_seed(7)
+    layer = decoder.TacotronDecoder(attention_config=FACTORY_ARGS, prenet_units=[8], prenet_dropout=0.5,
+                                    rnn_units=rnn_units, zoneout_rate=0.1, outputs_per_step=2, acoustic_dim=4,
+                                    stop_threshold=0.5, min_decoder_steps=3, max_frames_per_phone=2)
+    memory = tf.random.normal([3, 5, 760], seed=8)
+    lengths, seeds = tf.constant([5, 4, 3]), tf.constant([1, 2, 3])
+    signature = [tf.TensorSpec([None, None, 760]), tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int32)]
+    unknown = tf.function(lambda m, l, s: layer.infer(m, l, seeds=s), input_signature=signature)
+    known = tf.function(lambda m, l, s: layer.infer(m, l, seeds=s))  # traced for each batch size it meets
+    for batch_size in (1, 3):
+        args = (memory[:batch_size], lengths[:batch_size], seeds[:batch_size])
+        got, expected = unknown(*args), known(*args)
+        assert got["frames"].shape[0] == batch_size
+        for key in expected:
+            np.testing.assert_array_equal(got[key].numpy(), expected[key].numpy(), err_msg=key)
+    loops = _lstm_product_ops(unknown.get_concrete_function().graph.as_graph_def())
+    assert sorted(loops.values(), key=sorted) == loop_forms
+
+
 @pytest.mark.parametrize("attention_type", ["gmm", "location_sensitive", "dca"])
 def test_teacher_forced_loop_has_the_values_and_gradients_of_a_plain_step_by_step_loop(attention_type):
     """modules/teacher_forcing.py forms the LSTM kernels' gradients after the loop; every value and gradient
